@@ -1,0 +1,534 @@
+//! The pipeline, frame by frame: decode → flow table → reassembly → SMTP session → classify.
+//!
+//! [`Analyzer`] is sans-I/O: it takes [`Frame`]s and hands finished [`SessionReport`]s to a
+//! callback as each session ends (FIN/RST, idle timeout, eviction, or [`Analyzer::finish`]).
+//! Time is the capture's: the newest timestamp seen so far is "now" for timeouts.
+//!
+//! Which flows are tracked: any TCP connection with a port in the SMTP port set, and — when
+//! content detection is on — a flow on another port whose first payload is a `220` greeting or
+//! an `EHLO`/`HELO` (kept only once both a 220 greeting and EHLO/HELO have been seen, as Zeek
+//! and Suricata do). Everything else costs one decode and one port lookup. Connections to an
+//! SMTP port that never carry a byte are not sessions; they are counted in [`Summary`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::capture::{Frame, Timestamp};
+use crate::classify::{self, FindingKind, SessionReport};
+use crate::decode::{self, Skip, TcpSegment};
+use crate::reassembly::{Chunk, Closing, Connection};
+use crate::smtp::record::End;
+use crate::smtp::{Detection, Session, SessionLimits};
+use crate::Direction;
+
+mod offers;
+mod ports;
+
+pub use offers::OfferHistory;
+pub use ports::PortSet;
+
+/// What to track and how much memory to allow.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub ports: PortSet,
+    /// Also find SMTP on other ports by its content.
+    pub content_detection: bool,
+    pub limits: SessionLimits,
+    /// Out-of-order bytes held per direction before a hole is declared a gap.
+    pub max_out_of_order: usize,
+    /// Flows tracked at once; beyond it the least recently active are ended (and reported).
+    pub max_flows: usize,
+    /// A flow silent for this long (capture time) is ended.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ports: PortSet::default(),
+            content_detection: true,
+            limits: SessionLimits::default(),
+            max_out_of_order: 1 << 20,
+            max_flows: 200_000,
+            idle_timeout_secs: 300,
+        }
+    }
+}
+
+/// Counts for the whole input.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub frames: u64,
+    pub bytes: u64,
+    pub sessions: u64,
+    pub verdicts: BTreeMap<&'static str, u64>,
+    pub findings: BTreeMap<&'static str, u64>,
+    /// Connections to an SMTP port that never carried data.
+    pub connections: Attempts,
+    pub skipped: Skipped,
+    /// Flows ended early to keep memory bounded.
+    pub evicted_flows: u64,
+}
+
+impl Summary {
+    /// Adds another input's counts to these.
+    pub fn merge(&mut self, other: &Summary) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.sessions += other.sessions;
+        for (k, v) in &other.verdicts {
+            *self.verdicts.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.findings {
+            *self.findings.entry(k).or_default() += v;
+        }
+        let (a, b) = (&mut self.connections, &other.connections);
+        a.attempted += b.attempted;
+        a.refused += b.refused;
+        a.unanswered += b.unanswered;
+        let (a, b) = (&mut self.skipped, &other.skipped);
+        a.not_tcp += b.not_tcp;
+        a.ip_fragments += b.ip_fragments;
+        a.truncated += b.truncated;
+        a.unsupported_link += b.unsupported_link;
+        self.evicted_flows += other.evicted_flows;
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Attempts {
+    /// SYN seen, no data ever exchanged.
+    pub attempted: u64,
+    /// ...and the server answered with a reset.
+    pub refused: u64,
+    /// ...and the server never answered.
+    pub unanswered: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Skipped {
+    pub not_tcp: u64,
+    pub ip_fragments: u64,
+    pub truncated: u64,
+    pub unsupported_link: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    fn of(segment: &TcpSegment<'_>) -> Self {
+        if segment.src <= segment.dst {
+            FlowKey(segment.src, segment.dst)
+        } else {
+            FlowKey(segment.dst, segment.src)
+        }
+    }
+}
+
+/// Why a flow is tracked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// On an SMTP port: every connection with data is a session.
+    ByPort,
+    /// Its content looked like SMTP; not reported unless confirmed.
+    ByContent { confirmed: bool },
+}
+
+struct OpenFlow {
+    conn: Connection,
+    session: Option<Session>,
+    found: Found,
+    last_seen: Timestamp,
+    first_frame: u64,
+    first_time: Timestamp,
+    syn: bool,
+    syn_ack: bool,
+    server_reset: bool,
+}
+
+enum Entry {
+    Open(Box<OpenFlow>),
+    /// Ended; kept a while so stragglers (the last ACK, a retransmission) start no new flow.
+    Ended {
+        since: Timestamp,
+    },
+}
+
+/// How long an ended flow's tombstone is kept, in capture seconds.
+const TOMBSTONE_SECS: u64 = 120;
+
+pub struct Analyzer {
+    config: Config,
+    flows: HashMap<FlowKey, Entry>,
+    summary: Summary,
+    offers: OfferHistory,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    last_frame: u64,
+}
+
+impl Analyzer {
+    pub fn new(config: Config) -> Self {
+        Analyzer {
+            config,
+            flows: HashMap::new(),
+            summary: Summary::default(),
+            offers: OfferHistory::default(),
+            now: Timestamp::default(),
+            last_sweep: Timestamp::default(),
+            last_frame: 0,
+        }
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Takes one frame; `out` receives every session that ends because of it.
+    pub fn frame(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(SessionReport)) {
+        self.summary.frames += 1;
+        self.summary.bytes += frame.data.len() as u64;
+        self.last_frame = frame.number;
+        if frame.ts > self.now {
+            self.now = frame.ts;
+        }
+        match decode::decode(frame) {
+            Ok(segment) => self.segment(&segment, frame, out),
+            Err(skip) => {
+                let s = &mut self.summary.skipped;
+                match skip {
+                    Skip::NotTcp => s.not_tcp += 1,
+                    Skip::Fragment => s.ip_fragments += 1,
+                    Skip::Truncated => s.truncated += 1,
+                    Skip::UnsupportedLink => s.unsupported_link += 1,
+                }
+            }
+        }
+        if self.now.seconds_since(self.last_sweep) >= self.sweep_interval() {
+            self.tick(self.now, out);
+        }
+    }
+
+    fn sweep_interval(&self) -> u64 {
+        (self.config.idle_timeout_secs / 10).clamp(1, 30)
+    }
+
+    /// Ends flows idle for longer than the timeout at capture time `now` (live capture calls
+    /// this on a timer when no packets arrive).
+    pub fn tick(&mut self, now: Timestamp, out: &mut dyn FnMut(SessionReport)) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.last_sweep = self.now;
+        let timeout = self.config.idle_timeout_secs;
+        let expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, entry)| match entry {
+                Entry::Open(flow) => self.now.seconds_since(flow.last_seen) >= timeout,
+                Entry::Ended { since } => self.now.seconds_since(*since) >= TOMBSTONE_SECS,
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in expired {
+            self.end_flow(key, End::IdleTimeout, out);
+            self.flows.remove(&key);
+        }
+    }
+
+    /// The input ended: every open session is reported.
+    pub fn finish(&mut self, out: &mut dyn FnMut(SessionReport)) {
+        let mut keys: Vec<(u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter_map(|(key, entry)| match entry {
+                Entry::Open(flow) => Some((flow.first_frame, *key)),
+                Entry::Ended { .. } => None,
+            })
+            .collect();
+        keys.sort_unstable_by_key(|(first, _)| *first);
+        for (_, key) in keys {
+            self.end_flow(key, End::CaptureEnded, out);
+        }
+        self.flows.clear();
+    }
+
+    fn segment(
+        &mut self,
+        segment: &TcpSegment<'_>,
+        frame: &Frame<'_>,
+        out: &mut dyn FnMut(SessionReport),
+    ) {
+        let key = FlowKey::of(segment);
+        match self.flows.get_mut(&key) {
+            Some(Entry::Open(_)) => {}
+            Some(Entry::Ended { .. }) => {
+                // A new connection on the same addresses starts with a SYN; anything else
+                // belongs to the one that ended.
+                if !segment.flags.syn || segment.flags.ack {
+                    return;
+                }
+                self.flows.remove(&key);
+                if !self.start_flow(key, segment, frame, out) {
+                    return;
+                }
+            }
+            None => {
+                if !self.start_flow(key, segment, frame, out) {
+                    return;
+                }
+            }
+        }
+        let Some(Entry::Open(flow)) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let Some(dir) = flow.conn.direction_of(segment) else {
+            return;
+        };
+        flow.last_seen = frame.ts;
+        let flags = segment.flags;
+        if flags.syn && !flags.ack && dir == Direction::ToServer {
+            flow.syn = true;
+        }
+        if flags.syn && flags.ack && dir == Direction::ToClient {
+            flow.syn_ack = true;
+        }
+        if flags.rst && dir == Direction::ToClient {
+            flow.server_reset = true;
+        }
+        let (client, server) = (flow.conn.client, flow.conn.server);
+        let limits = self.config.limits;
+        let handshake_seen = flow.conn.handshake_seen() || flags.syn;
+        let OpenFlow {
+            conn,
+            session,
+            first_frame,
+            first_time,
+            found,
+            ..
+        } = &mut **flow;
+        if let Some(s) = session.as_mut() {
+            s.saw_frame(frame.number, frame.ts);
+        }
+        let closing = conn.segment(dir, segment, frame.number, &mut |d, chunk| {
+            let s = session.get_or_insert_with(|| {
+                let mut s = Session::new(
+                    client,
+                    server,
+                    *first_frame,
+                    *first_time,
+                    handshake_seen,
+                    limits,
+                );
+                s.saw_frame(frame.number, frame.ts);
+                s
+            });
+            match chunk {
+                Chunk::Data { bytes, frame } => s.data(d, bytes, frame),
+                Chunk::Gap { len, frame } => s.gap(d, len, frame),
+            }
+        });
+        let mut not_smtp = false;
+        if let Some(s) = session.as_ref() {
+            if !s.wants_payload() {
+                conn.discard_payload();
+            }
+            if let Found::ByContent { confirmed } = found {
+                match s.detection() {
+                    Detection::Smtp => *confirmed = true,
+                    Detection::NotSmtp => not_smtp = true,
+                    Detection::Undecided => {}
+                }
+            }
+        }
+        let end = match closing {
+            Some(Closing::Rst(by)) => Some(End::Reset { by }),
+            Some(Closing::Fin(_)) if conn.is_closed() => Some(End::Closed),
+            _ => None,
+        };
+        if not_smtp {
+            // Not SMTP after all (an FTP greeting, say): forget it without a report.
+            self.flows.insert(key, Entry::Ended { since: self.now });
+        } else if let Some(end) = end {
+            self.end_flow(key, end, out);
+        }
+    }
+
+    /// Starts tracking a flow if this segment belongs to SMTP (by port or by content).
+    fn start_flow(
+        &mut self,
+        key: FlowKey,
+        segment: &TcpSegment<'_>,
+        frame: &Frame<'_>,
+        out: &mut dyn FnMut(SessionReport),
+    ) -> bool {
+        let ports = &self.config.ports;
+        let (src_port, dst_port) = (segment.src.port(), segment.dst.port());
+        let flags = segment.flags;
+        let by_port = ports.contains(dst_port) || ports.contains(src_port);
+        let (client, server, found) = if by_port {
+            let server_is_dst = if flags.syn {
+                !flags.ack
+            } else {
+                ports.contains(dst_port)
+            };
+            if segment.payload.is_empty() && !flags.syn {
+                return false;
+            }
+            let (c, s) = if server_is_dst {
+                (segment.src, segment.dst)
+            } else {
+                (segment.dst, segment.src)
+            };
+            (c, s, Found::ByPort)
+        } else if self.config.content_detection && !segment.payload.is_empty() {
+            match content_role(segment.payload) {
+                Some(Direction::ToClient) => (
+                    segment.dst,
+                    segment.src,
+                    Found::ByContent { confirmed: false },
+                ),
+                Some(Direction::ToServer) => (
+                    segment.src,
+                    segment.dst,
+                    Found::ByContent { confirmed: false },
+                ),
+                None => return false,
+            }
+        } else {
+            return false;
+        };
+        if self.flows.len() >= self.config.max_flows {
+            self.evict(out);
+        }
+        let flow = OpenFlow {
+            conn: Connection::new(client, server, self.config.max_out_of_order),
+            session: None,
+            found,
+            last_seen: frame.ts,
+            first_frame: frame.number,
+            first_time: frame.ts,
+            syn: false,
+            syn_ack: false,
+            server_reset: false,
+        };
+        self.flows.insert(key, Entry::Open(Box::new(flow)));
+        true
+    }
+
+    /// Makes room: drops tombstones, then ends the least recently active eighth of the flows.
+    fn evict(&mut self, out: &mut dyn FnMut(SessionReport)) {
+        self.flows.retain(|_, e| matches!(e, Entry::Open(_)));
+        if self.flows.len() < self.config.max_flows {
+            return;
+        }
+        let mut ages: Vec<(Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Entry::Open(f) => Some((f.last_seen, *k)),
+                Entry::Ended { .. } => None,
+            })
+            .collect();
+        let n = (ages.len() / 8).max(1);
+        ages.select_nth_unstable(n - 1);
+        for (_, key) in &ages[..n] {
+            self.end_flow(*key, End::Evicted, out);
+            self.flows.remove(key);
+        }
+        self.summary.evicted_flows += n as u64;
+    }
+
+    /// Ends a flow: reports its session (if it is one) and leaves a tombstone.
+    fn end_flow(&mut self, key: FlowKey, end: End, out: &mut dyn FnMut(SessionReport)) {
+        let Some(Entry::Open(flow)) = self.flows.insert(key, Entry::Ended { since: self.now })
+        else {
+            return;
+        };
+        let mut flow = *flow;
+        let last_frame = self.last_frame;
+        let end = match end {
+            End::CaptureEnded | End::IdleTimeout | End::Evicted => {
+                let fin = |d| flow.conn.stream(d).is_finished();
+                match (fin(Direction::ToServer), fin(Direction::ToClient)) {
+                    (true, true) => End::Closed,
+                    (true, false) => End::HalfClosed {
+                        by: Direction::ToServer,
+                    },
+                    (false, true) => End::HalfClosed {
+                        by: Direction::ToClient,
+                    },
+                    _ => end,
+                }
+            }
+            other => other,
+        };
+        let OpenFlow { conn, session, .. } = &mut flow;
+        conn.flush(last_frame, &mut |d, chunk| {
+            if let Some(s) = session.as_mut() {
+                match chunk {
+                    Chunk::Data { bytes, frame } => s.data(d, bytes, frame),
+                    Chunk::Gap { len, frame } => s.gap(d, len, frame),
+                }
+            }
+        });
+        let reportable = match flow.found {
+            Found::ByPort => true,
+            Found::ByContent { confirmed } => confirmed,
+        };
+        match flow.session {
+            Some(session) if reportable => {
+                let mut record = session.finish(end);
+                record.handshake_seen |= flow.conn.handshake_seen();
+                let mut report = classify::classify(record);
+                self.offers.observe(&mut report);
+                self.count(&report);
+                out(report);
+            }
+            Some(_) => {}
+            None => {
+                if flow.found == Found::ByPort && flow.syn {
+                    let a = &mut self.summary.connections;
+                    a.attempted += 1;
+                    if flow.server_reset {
+                        a.refused += 1;
+                    } else if !flow.syn_ack {
+                        a.unanswered += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, report: &SessionReport) {
+        self.summary.sessions += 1;
+        *self
+            .summary
+            .verdicts
+            .entry(report.verdict.name())
+            .or_default() += 1;
+        let mut kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
+        kinds.dedup();
+        for kind in kinds {
+            *self.summary.findings.entry(kind.name()).or_default() += 1;
+        }
+    }
+}
+
+/// Which side a first payload on a non-SMTP port comes from, if it looks like SMTP: a reply
+/// `220` followed by a space or `-` (server), or `EHLO `/`HELO ` (client).
+fn content_role(payload: &[u8]) -> Option<Direction> {
+    let starts = |prefix: &[u8]| {
+        payload.len() > prefix.len() && payload[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    if payload.len() >= 4 && &payload[..3] == b"220" && matches!(payload[3], b' ' | b'-') {
+        Some(Direction::ToClient)
+    } else if starts(b"EHLO ") || starts(b"HELO ") {
+        Some(Direction::ToServer)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,326 @@
+//! Finding detection: each wire signature of DESIGN.md (S2–S13) as a check over the record.
+
+use super::{Finding, FindingKind as Kind, Severity};
+use crate::smtp::parse::{self, Verb};
+use crate::smtp::SessionRecord;
+use crate::text::WireText;
+use crate::tls::DowngradeSentinel;
+
+/// Masked keywords are listed one finding each, up to this many.
+const MAX_MASKED_KEYWORDS: usize = 8;
+
+/// Every finding the record shows, in a stable order (by kind, then frame).
+pub fn findings(r: &SessionRecord) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |kind: Kind, severity: Severity, frame: u64, evidence: WireText| {
+        out.push(Finding {
+            kind,
+            severity,
+            frame,
+            evidence,
+        });
+    };
+
+    // S3: PIX MailGuard banner.
+    if let Some(greeting) = &r.greeting {
+        if let Some(Some(text)) = greeting.texts().next() {
+            if parse::is_masked_banner(text) {
+                add(
+                    Kind::MaskedBanner,
+                    Severity::High,
+                    greeting.frame,
+                    greeting.first_line().clone(),
+                );
+            }
+        }
+    }
+
+    for hello in &r.hello {
+        let Some(reply) = &hello.reply else { continue };
+        if hello.command.verb == Verb::Ehlo || hello.command.verb == Verb::Lhlo {
+            // S2: masked EHLO keywords.
+            for (i, keyword) in reply
+                .ehlo_keywords()
+                .filter(|(_, k)| parse::is_masked_keyword(k.as_bytes()))
+                .take(MAX_MASKED_KEYWORDS)
+            {
+                let _ = keyword;
+                add(
+                    Kind::MaskedKeyword,
+                    Severity::High,
+                    reply.frame,
+                    reply.lines[i].clone(),
+                );
+            }
+            // S7: a line deleted (emptied, or its code removed) inside a multi-line reply.
+            if reply.lines.len() > 1 {
+                if let Some(i) = reply.texts().position(|t| t.is_none()) {
+                    add(
+                        Kind::DeletedLine,
+                        Severity::High,
+                        reply.frame,
+                        reply.lines[i].clone(),
+                    );
+                }
+            }
+        }
+    }
+
+    // S5: EHLO refused, then HELO accepted.
+    let ehlo_refused = r
+        .hello
+        .iter()
+        .find(|h| h.command.verb == Verb::Ehlo && h.reply.as_ref().is_some_and(|x| x.code >= 500));
+    if let Some(refused) = ehlo_refused {
+        let helo_ok = r.hello.iter().any(|h| {
+            h.command.verb == Verb::Helo
+                && h.command.frame >= refused.command.frame
+                && h.reply.as_ref().is_some_and(|x| x.code == 250)
+        });
+        if helo_ok {
+            let reply = refused.reply.as_ref().expect("filtered on a reply");
+            add(
+                Kind::EhloRejected,
+                Severity::Warning,
+                reply.frame,
+                reply.first_line().clone(),
+            );
+        }
+    }
+
+    // S4: a command overwritten with X's, refused as unknown; or STARTTLS refused as unknown
+    // although it was advertised.
+    for masked in &r.masked_commands {
+        if masked
+            .reply
+            .as_ref()
+            .is_some_and(|x| matches!(x.code, 500 | 502))
+        {
+            add(
+                Kind::MaskedCommand,
+                Severity::High,
+                masked.command.frame,
+                masked.command.line.clone(),
+            );
+        }
+    }
+    if let Some(starttls) = &r.starttls {
+        let advertised = super::ehlo_offer(r).is_some_and(|o| o.offers("STARTTLS"));
+        if let Some(reply) = starttls
+            .reply
+            .as_ref()
+            .filter(|x| matches!(x.code, 500 | 502))
+        {
+            if advertised {
+                add(
+                    Kind::MaskedCommand,
+                    Severity::High,
+                    reply.frame,
+                    reply.first_line().clone(),
+                );
+            }
+        }
+    }
+
+    // S8, S9, S10.
+    if let Some(e) = &r.command_injection {
+        add(
+            Kind::CommandInjection,
+            Severity::High,
+            e.frame,
+            e.bytes.clone(),
+        );
+    }
+    if let Some(e) = &r.response_injection {
+        add(
+            Kind::ResponseInjection,
+            Severity::High,
+            e.frame,
+            e.bytes.clone(),
+        );
+    }
+    if let Some(e) = &r.plaintext_after_upgrade {
+        add(
+            Kind::PlaintextAfterUpgrade,
+            Severity::High,
+            e.frame,
+            e.bytes.clone(),
+        );
+    }
+
+    // S11: never the credential, only the mechanism.
+    if let Some(auth) = &r.auth_in_clear {
+        add(
+            Kind::AuthBeforeTls,
+            Severity::High,
+            auth.frame,
+            WireText::new(format!("AUTH {} in cleartext", auth.mechanism).as_bytes()),
+        );
+    }
+    // S12.
+    if let Some(required) = &r.tls_required {
+        if let Some(reply) = &required.reply {
+            add(
+                Kind::TlsRequired,
+                Severity::Info,
+                reply.frame,
+                reply.first_line().clone(),
+            );
+        }
+    }
+    if let Some(mail) = &r.mail_in_clear {
+        add(
+            Kind::CleartextMail,
+            Severity::Warning,
+            mail.frame,
+            mail.line.clone(),
+        );
+    }
+
+    tls_findings(r, &mut add);
+
+    if let Some(first) = r.gaps.first() {
+        add(
+            Kind::CaptureGap,
+            Severity::Info,
+            first.frame,
+            WireText::new(
+                format!(
+                    "{} bytes missing from the capture in {} place(s)",
+                    r.gap_bytes,
+                    r.gaps.len()
+                )
+                .as_bytes(),
+            ),
+        );
+    }
+    if !r.handshake_seen && !r.dialogue_start_seen {
+        add(
+            Kind::Midstream,
+            Severity::Info,
+            r.first_frame,
+            WireText::new(b"the capture starts after the connection began"),
+        );
+    }
+    out.sort_by_key(|f| (f.kind, f.frame));
+    out
+}
+
+/// S13, weak versions and the certificate (TLS <= 1.2 only; in TLS 1.3 it is encrypted).
+fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, WireText)) {
+    let Some(tls) = &r.tls else { return };
+    if let Some(hello) = &tls.server_hello {
+        if let Some(sentinel) = hello.downgrade_sentinel {
+            // The sentinel is expected when the client itself offered no TLS 1.3; when it did,
+            // something in between rewrote the ClientHello.
+            let client_offered_13 = tls.client_hello.as_ref().is_some_and(|c| c.offers_tls13());
+            let severity = if client_offered_13 {
+                Severity::High
+            } else {
+                Severity::Info
+            };
+            let which = match sentinel {
+                DowngradeSentinel::Tls12 => {
+                    "44 4F 57 4E 47 52 44 01 (TLS 1.2 negotiated by a TLS 1.3 server)"
+                }
+                DowngradeSentinel::Tls11OrBelow => {
+                    "44 4F 57 4E 47 52 44 00 (TLS 1.1 or below negotiated)"
+                }
+            };
+            add(
+                Kind::DowngradeSentinel,
+                severity,
+                hello.frame,
+                WireText::new(format!("ServerHello.random ends with {which}").as_bytes()),
+            );
+        }
+        if hello.version.is_weak() {
+            add(
+                Kind::WeakTlsVersion,
+                Severity::Warning,
+                hello.frame,
+                WireText::new(format!("negotiated {}", hello.version).as_bytes()),
+            );
+        }
+    }
+    let Some(cert) = &tls.certificate else { return };
+    let now = r.first_time.secs;
+    if now > cert.not_after {
+        add(
+            Kind::CertExpired,
+            Severity::Warning,
+            cert.frame,
+            WireText::new(
+                format!(
+                    "certificate of {} expired (notAfter {})",
+                    cert.subject,
+                    crate::capture::Timestamp::new(cert.not_after, 0)
+                )
+                .as_bytes(),
+            ),
+        );
+    }
+    if now < cert.not_before {
+        add(
+            Kind::CertNotYetValid,
+            Severity::Warning,
+            cert.frame,
+            WireText::new(
+                format!(
+                    "certificate of {} not valid before {}",
+                    cert.subject,
+                    crate::capture::Timestamp::new(cert.not_before, 0)
+                )
+                .as_bytes(),
+            ),
+        );
+    }
+    if cert.self_signed {
+        add(
+            Kind::CertSelfSigned,
+            Severity::Warning,
+            cert.frame,
+            WireText::new(format!("self-signed certificate {}", cert.subject).as_bytes()),
+        );
+    }
+    if let Some(host) = expected_host(r) {
+        if !cert.matches_host(&host) {
+            add(
+                Kind::CertHostMismatch,
+                Severity::Warning,
+                cert.frame,
+                WireText::new(
+                    format!("certificate {} does not name {host}", cert.subject).as_bytes(),
+                ),
+            );
+        }
+    }
+}
+
+/// The name the certificate should carry: the client's SNI, else the host name the server
+/// gave in its greeting or EHLO reply.
+fn expected_host(r: &SessionRecord) -> Option<String> {
+    if let Some(sni) = r
+        .tls
+        .as_ref()
+        .and_then(|t| t.client_hello.as_ref())
+        .and_then(|c| c.sni.clone())
+    {
+        return Some(sni);
+    }
+    let from_reply = |reply: &crate::smtp::record::Reply| -> Option<String> {
+        let text = reply.texts().next()??;
+        let word = text.split(|&b| b == b' ').next()?;
+        let name = std::str::from_utf8(word).ok()?;
+        let looks_like_host = name.contains('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        looks_like_host.then(|| name.to_ascii_lowercase())
+    };
+    r.greeting
+        .as_ref()
+        .and_then(from_reply)
+        .or_else(|| super::ehlo_offer(r).and_then(from_reply))
+}

@@ -1,0 +1,484 @@
+//! One direction of a TCP connection, put back in sequence order.
+//!
+//! Bytes are handed on as soon as they are contiguous, never held until acknowledged: the last
+//! reply or alert before a connection dies is often exactly what decides a verdict. What can
+//! never be filled is handed on as a [`Chunk::Gap`] so the layers above can say "capture-gap"
+//! instead of guessing across it. A gap is declared when the peer acknowledges bytes the capture
+//! does not hold, when the out-of-order store is full, or when the stream ends.
+//!
+//! Sequence numbers are 32-bit and wrap (RFC 9293 §3.4); every segment is placed relative to
+//! the next expected sequence number, which gives a 64-bit stream offset that never wraps.
+
+use std::collections::BTreeMap;
+
+use crate::decode::TcpSegment;
+
+/// What the stream hands on, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    Data {
+        bytes: &'a [u8],
+        frame: u64,
+    },
+    /// `len` bytes that the capture does not hold; `frame` is where the loss was noticed.
+    Gap {
+        len: u64,
+        frame: u64,
+    },
+}
+
+/// Counters worth reporting about one direction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamStats {
+    pub retransmitted_segments: u64,
+    pub overlapping_segments: u64,
+    pub out_of_order_segments: u64,
+    pub gap_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    data: Vec<u8>,
+    /// Bytes beyond `data` that were on the wire but not captured (snaplen).
+    missing: u64,
+    frame: u64,
+}
+
+/// One direction's reassembly state.
+#[derive(Debug)]
+pub struct Stream {
+    /// Sequence number of the next byte to hand on; `None` until the first segment.
+    next_seq: Option<u32>,
+    /// Stream offset of the next byte to hand on (bytes and gaps handed on so far).
+    offset: u64,
+    /// Segments ahead of `offset`, by stream offset.
+    pending: BTreeMap<u64, Pending>,
+    pending_bytes: usize,
+    max_pending: usize,
+    fin_at: Option<u64>,
+    syn_seen: bool,
+    discarding: bool,
+    stats: StreamStats,
+}
+
+/// Segments further than this from the expected sequence number are not of this stream
+/// (a reused port, a corrupt header): they are ignored rather than creating a huge gap.
+const MAX_JUMP: i64 = 1 << 30;
+
+impl Stream {
+    /// `max_pending` bounds the bytes held out of order.
+    pub fn new(max_pending: usize) -> Self {
+        Stream {
+            next_seq: None,
+            offset: 0,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            max_pending,
+            fin_at: None,
+            syn_seen: false,
+            discarding: false,
+            stats: StreamStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        self.stats
+    }
+
+    /// Whether this direction's SYN was seen (the stream start is known).
+    pub fn syn_seen(&self) -> bool {
+        self.syn_seen
+    }
+
+    /// Whether every byte up to this direction's FIN has been handed on.
+    pub fn is_finished(&self) -> bool {
+        self.fin_at.is_some_and(|fin| self.offset >= fin)
+    }
+
+    /// Whether any segment of this direction has been seen.
+    pub fn has_started(&self) -> bool {
+        self.next_seq.is_some()
+    }
+
+    /// Stops holding payload: from now on segments only move the stream position and FIN.
+    /// Used once a session is decided and encrypted.
+    pub fn discard_payload(&mut self) {
+        self.discarding = true;
+        self.pending.clear();
+        self.pending_bytes = 0;
+    }
+
+    fn place(&self, seq: u32) -> Option<u64> {
+        let next = self.next_seq?;
+        let delta = i64::from(seq.wrapping_sub(next) as i32);
+        if delta.abs() > MAX_JUMP {
+            return None;
+        }
+        u64::try_from(self.offset as i64 + delta).ok()
+    }
+
+    /// Takes one segment of this direction.
+    pub fn segment(
+        &mut self,
+        segment: &TcpSegment<'_>,
+        frame: u64,
+        out: &mut impl FnMut(Chunk<'_>),
+    ) {
+        let TcpSegment {
+            seq,
+            payload,
+            missing,
+            flags,
+            ..
+        } = *segment;
+        let (syn, fin) = (flags.syn, flags.fin);
+        if self.next_seq.is_none() {
+            self.syn_seen = syn;
+            self.next_seq = Some(if syn { seq.wrapping_add(1) } else { seq });
+        } else if syn && !self.syn_seen && self.offset == 0 && self.pending.is_empty() {
+            // The SYN arrived after an early segment in capture order: restart from it.
+            self.syn_seen = true;
+            self.next_seq = Some(seq.wrapping_add(1));
+        }
+        let data_seq = if syn { seq.wrapping_add(1) } else { seq };
+        let Some(start) = self.place(data_seq) else {
+            return;
+        };
+        let len = payload.len() as u64 + u64::from(missing);
+        let end = start + len;
+        if fin {
+            self.fin_at.get_or_insert(end);
+        }
+        if len == 0 {
+            return;
+        }
+        if end <= self.offset {
+            self.stats.retransmitted_segments += 1;
+            return;
+        }
+        if self.discarding {
+            self.advance_to(end);
+            return;
+        }
+        if start > self.offset {
+            self.stats.out_of_order_segments += 1;
+            self.hold(start, payload, u64::from(missing), frame, out);
+            return;
+        }
+        let skip = (self.offset - start) as usize;
+        if skip > 0 {
+            self.stats.overlapping_segments += 1;
+        }
+        self.hand_on(
+            &payload[skip.min(payload.len())..],
+            u64::from(missing),
+            frame,
+            out,
+        );
+        self.drain(out);
+    }
+
+    /// The peer acknowledged everything before `ack`: bytes before it that the capture does
+    /// not hold are lost for good.
+    pub fn acknowledged(&mut self, ack: u32, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+        let Some(acked) = self.place(ack) else { return };
+        // A FIN takes a sequence number of its own; acknowledging it is not data.
+        let acked = self.fin_at.map_or(acked, |fin| acked.min(fin));
+        if acked <= self.offset || self.discarding {
+            return;
+        }
+        while self.offset < acked {
+            let until = self
+                .pending
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(acked)
+                .min(acked);
+            if until > self.offset {
+                self.gap(until - self.offset, frame, out);
+            }
+            self.drain(out);
+        }
+    }
+
+    /// The input ended: whatever is held is handed on, with the holes before it as gaps.
+    pub fn flush(&mut self, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+        while let Some(&first) = self.pending.keys().next() {
+            if first > self.offset {
+                self.gap(first - self.offset, frame, out);
+            }
+            self.drain(out);
+        }
+    }
+
+    fn hold(
+        &mut self,
+        start: u64,
+        payload: &[u8],
+        missing: u64,
+        frame: u64,
+        out: &mut impl FnMut(Chunk<'_>),
+    ) {
+        if self
+            .pending
+            .get(&start)
+            .is_some_and(|p| p.data.len() >= payload.len())
+        {
+            self.stats.retransmitted_segments += 1;
+            return;
+        }
+        // The store is full: give up on the oldest hole rather than on new data.
+        while self.pending_bytes + payload.len() > self.max_pending && !self.pending.is_empty() {
+            let first = *self.pending.keys().next().unwrap_or(&start);
+            let until = first.min(start);
+            if until > self.offset {
+                self.gap(until - self.offset, frame, out);
+            }
+            self.drain(out);
+            if start <= self.offset {
+                // The new segment is now (partly) in order.
+                let skip = (self.offset - start) as usize;
+                if skip < payload.len() || missing > 0 {
+                    self.hand_on(&payload[skip.min(payload.len())..], missing, frame, out);
+                    self.drain(out);
+                }
+                return;
+            }
+        }
+        if payload.len() > self.max_pending {
+            // A single segment larger than the whole store: hand on the hole, then the segment.
+            self.gap(start - self.offset, frame, out);
+            self.hand_on(payload, missing, frame, out);
+            self.drain(out);
+            return;
+        }
+        if let Some(old) = self.pending.insert(
+            start,
+            Pending {
+                data: payload.to_vec(),
+                missing,
+                frame,
+            },
+        ) {
+            self.pending_bytes -= old.data.len();
+        }
+        self.pending_bytes += payload.len();
+    }
+
+    /// Hands on held segments that have become contiguous.
+    fn drain(&mut self, out: &mut impl FnMut(Chunk<'_>)) {
+        while let Some(entry) = self.pending.first_entry() {
+            let start = *entry.key();
+            if start > self.offset {
+                return;
+            }
+            let held = entry.remove();
+            self.pending_bytes -= held.data.len();
+            let end = start + held.data.len() as u64 + held.missing;
+            if end <= self.offset {
+                self.stats.retransmitted_segments += 1;
+                continue;
+            }
+            let skip = (self.offset - start) as usize;
+            if skip > 0 {
+                self.stats.overlapping_segments += 1;
+            }
+            self.hand_on(
+                &held.data[skip.min(held.data.len())..],
+                held.missing,
+                held.frame,
+                out,
+            );
+        }
+    }
+
+    fn hand_on(&mut self, bytes: &[u8], missing: u64, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+        if !bytes.is_empty() {
+            self.offset += bytes.len() as u64;
+            self.next_seq = self.next_seq.map(|s| s.wrapping_add(bytes.len() as u32));
+            out(Chunk::Data { bytes, frame });
+        }
+        if missing > 0 {
+            self.gap(missing, frame, out);
+        }
+    }
+
+    fn gap(&mut self, len: u64, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+        self.stats.gap_bytes += len;
+        self.advance_by(len);
+        out(Chunk::Gap { len, frame });
+    }
+
+    fn advance_to(&mut self, end: u64) {
+        if end > self.offset {
+            self.advance_by(end - self.offset);
+        }
+    }
+
+    fn advance_by(&mut self, len: u64) {
+        self.offset += len;
+        self.next_seq = self.next_seq.map(|s| s.wrapping_add(len as u32));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    fn seg(seq: u32, syn: bool, fin: bool, payload: &[u8], missing: u32) -> TcpSegment<'_> {
+        let addr = "192.0.2.1:25".parse().unwrap();
+        let flags = TcpFlags {
+            syn,
+            fin,
+            ack: false,
+            rst: false,
+        };
+        TcpSegment {
+            src: addr,
+            dst: addr,
+            seq,
+            ack: 0,
+            flags,
+            payload,
+            missing,
+        }
+    }
+
+    /// Feeds (seq, bytes) segments and returns what was handed on, gaps as `#len#`.
+    fn run(isn: u32, segments: &[(u32, &[u8])], acks: &[(usize, u32)], flush: bool) -> String {
+        let mut stream = Stream::new(1 << 16);
+        let mut out = String::new();
+        let mut sink = |chunk: Chunk<'_>| match chunk {
+            Chunk::Data { bytes, .. } => out.push_str(std::str::from_utf8(bytes).unwrap()),
+            Chunk::Gap { len, .. } => out.push_str(&format!("#{len}#")),
+        };
+        stream.segment(&seg(isn, true, false, b"", 0), 1, &mut sink);
+        for (i, (seq, bytes)) in segments.iter().enumerate() {
+            stream.segment(&seg(*seq, false, false, bytes, 0), i as u64 + 2, &mut sink);
+            for (after, ack) in acks {
+                if *after == i {
+                    stream.acknowledged(*ack, 99, &mut sink);
+                }
+            }
+        }
+        if flush {
+            stream.flush(100, &mut sink);
+        }
+        out
+    }
+
+    #[test]
+    fn in_order_and_one_byte_segments() {
+        let s: Vec<(u32, &[u8])> = b"ehlo x\r\n"
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (101 + i as u32, std::slice::from_ref(b)))
+            .collect();
+        assert_eq!(run(100, &s, &[], false), "ehlo x\r\n");
+    }
+
+    #[test]
+    fn out_of_order_is_reordered() {
+        assert_eq!(
+            run(100, &[(106, b"world"), (101, b"hello")], &[], false),
+            "helloworld"
+        );
+    }
+
+    #[test]
+    fn retransmission_and_overlap_are_trimmed() {
+        assert_eq!(
+            run(
+                100,
+                &[(101, b"hello"), (101, b"hello"), (104, b"loWORLD")],
+                &[],
+                false
+            ),
+            "helloWORLD"
+        );
+        // an overlapping held segment
+        assert_eq!(
+            run(
+                100,
+                &[(108, b"CDEF"), (106, b"ABCD"), (101, b"01234")],
+                &[],
+                false
+            ),
+            "01234ABCDEF"
+        );
+    }
+
+    #[test]
+    fn sequence_wraps_around() {
+        let isn = u32::MAX - 2;
+        assert_eq!(
+            run(
+                isn,
+                &[(isn.wrapping_add(1), b"abc"), (isn.wrapping_add(4), b"def")],
+                &[],
+                false
+            ),
+            "abcdef"
+        );
+    }
+
+    #[test]
+    fn hole_becomes_a_gap_when_acknowledged_or_flushed() {
+        assert_eq!(
+            run(100, &[(101, b"abc"), (110, b"xyz")], &[], true),
+            "abc#6#xyz"
+        );
+        assert_eq!(
+            run(100, &[(101, b"abc"), (110, b"xyz")], &[(1, 113)], false),
+            "abc#6#xyz"
+        );
+        // acknowledged bytes never seen at all
+        assert_eq!(run(100, &[(101, b"abc")], &[(0, 110)], false), "abc#6#");
+        // a hole that is still open is not papered over
+        assert_eq!(run(100, &[(101, b"abc"), (110, b"xyz")], &[], false), "abc");
+    }
+
+    #[test]
+    fn midstream_start_and_fin() {
+        let mut stream = Stream::new(1024);
+        let mut got = Vec::new();
+        stream.segment(
+            &seg(5000, false, false, b"250 ok\r\n", 0),
+            1,
+            &mut |c: Chunk<'_>| got.push(format!("{c:?}")),
+        );
+        stream.segment(&seg(5008, false, true, b"", 0), 2, &mut |_| {});
+        assert!(!stream.syn_seen());
+        assert!(stream.is_finished());
+        assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn full_store_gives_up_the_oldest_hole() {
+        let mut stream = Stream::new(8);
+        let mut out = String::new();
+        let mut sink = |chunk: Chunk<'_>| match chunk {
+            Chunk::Data { bytes, .. } => out.push_str(std::str::from_utf8(bytes).unwrap()),
+            Chunk::Gap { len, .. } => out.push_str(&format!("#{len}#")),
+        };
+        stream.segment(&seg(0, true, false, b"", 0), 1, &mut sink);
+        stream.segment(&seg(11, false, false, b"abcdef", 0), 2, &mut sink);
+        stream.segment(&seg(21, false, false, b"ghijkl", 0), 3, &mut sink);
+        assert_eq!(out, "#10#abcdef");
+    }
+
+    #[test]
+    fn snaplen_cut_is_a_gap() {
+        let mut stream = Stream::new(64);
+        let mut gaps = 0;
+        stream.segment(&seg(0, true, false, b"", 0), 1, &mut |_| {});
+        stream.segment(&seg(1, false, false, b"abc", 5), 2, &mut |c| {
+            if matches!(c, Chunk::Gap { len: 5, .. }) {
+                gaps += 1
+            }
+        });
+        assert_eq!(gaps, 1);
+    }
+}

@@ -1,0 +1,137 @@
+//! JSON output: the `mailtap/1` schema. This module is the contract; change it only by adding
+//! fields.
+//!
+//! `--format json` writes one document:
+//!
+//! ```json
+//! { "schema": "mailtap/1", "sessions": [SESSION, ...], "summary": SUMMARY }
+//! ```
+//!
+//! `--format jsonl` writes one SESSION object per line, flushed as each session ends, then
+//! nothing else (the summary goes to standard error in the table format's words).
+//!
+//! SESSION:
+//! - `capture`: the input it came from (path, or `-` for standard input)
+//! - `client`, `server`: `ip:port`, or `[v6]:port`
+//! - `verdict`: one of `upgraded`, `implicit-tls`, `not-offered`, `stripped`, `not-used`,
+//!   `rejected`, `handshake-failed`, `no-ehlo`, `incomplete`
+//! - `findings`: `[{ "kind", "severity" ("info"|"warning"|"high"), "frame", "evidence" }]`,
+//!   kinds as in the README glossary
+//! - `tls_rpt`: RFC 8460 result types this session maps to (`starttls-not-supported`,
+//!   `certificate-expired`, `certificate-host-mismatch`, `certificate-not-trusted`,
+//!   `validation-failure`)
+//! - `first_frame`, `last_frame`: frame numbers as Wireshark shows them;
+//!   `first_time`, `last_time`: RFC 3339 UTC
+//! - `handshake_seen`: the TCP SYN is in the capture; `end`: `{ "how": "closed" | "half-closed"
+//!   | "reset" | "capture-ended" | "idle-timeout" | "evicted", "by"?: "to-server"|"to-client" }`
+//! - `banner`: the greeting `{ "code", "frame", "lines": [...] }` or null
+//! - `hello`: `[{ "command": { "verb", "frame", "line" }, "reply": REPLY|null }]` (EHLO/HELO)
+//! - `ehlo_keywords`: the keywords of the first EHLO reply that was accepted (upper-case)
+//! - `starttls`: `{ "command": {...}, "reply": REPLY|null }` or null
+//! - `implicit_tls`: TLS from the first byte
+//! - `tls`: null, or `{ "established", "failed", "client_hello": { "frame", "legacy_version",
+//!   "supported_versions", "sni" }, "server_hello": { "frame", "version", "cipher",
+//!   "downgrade_sentinel" }, "certificate": { "subject", "issuer", "dns_names", "not_before",
+//!   "not_after", "self_signed", ... } (TLS ≤ 1.2 only: in TLS 1.3 it is encrypted and `null`),
+//!   "alerts": [{ "dir", "frame", "level", "description" }], "not_tls": {...} }`
+//! - `auth`: `{ "frame", "mechanism" }` when AUTH was used in cleartext (never the credential)
+//! - `gap_bytes`: bytes missing from the capture in this session
+//!
+//!
+//! SUMMARY: `{ "frames", "bytes", "sessions", "verdicts": {name: count}, "findings": {name:
+//! sessions with it}, "connections": { "attempted", "refused", "unanswered" }, "skipped": {
+//! "not_tcp", "ip_fragments", "truncated", "unsupported_link" }, "evicted_flows", "errors":
+//! ["FILE: at byte offset N: ..."] }`
+//!
+//! Text from the wire is kept recoverable: invalid UTF-8 bytes appear as `\xNN` and a literal
+//! backslash as `\\` (after JSON's own escaping).
+
+use serde::Serialize;
+
+use crate::analyzer::Summary;
+use crate::classify::{Finding, SessionReport};
+use crate::smtp::record::{AuthUse, End, Exchange, Reply};
+use crate::tls::TlsFacts;
+
+pub const SCHEMA: &str = "mailtap/1";
+
+#[derive(Serialize)]
+pub struct SessionJson<'a> {
+    capture: &'a str,
+    client: String,
+    server: String,
+    verdict: &'static str,
+    findings: &'a [Finding],
+    tls_rpt: Vec<&'static str>,
+    first_frame: u64,
+    last_frame: u64,
+    first_time: String,
+    last_time: String,
+    handshake_seen: bool,
+    end: End,
+    banner: Option<&'a Reply>,
+    hello: &'a [Exchange],
+    ehlo_keywords: Vec<String>,
+    starttls: Option<&'a Exchange>,
+    implicit_tls: bool,
+    tls: Option<TlsJson<'a>>,
+    auth: Option<&'a AuthUse>,
+    gap_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct TlsJson<'a> {
+    established: bool,
+    failed: bool,
+    #[serde(flatten)]
+    facts: &'a TlsFacts,
+}
+
+impl<'a> SessionJson<'a> {
+    pub fn new(capture: &'a str, report: &'a SessionReport) -> Self {
+        let r = &report.record;
+        SessionJson {
+            capture,
+            client: r.client.to_string(),
+            server: r.server.to_string(),
+            verdict: report.verdict.name(),
+            findings: &report.findings,
+            tls_rpt: report.tls_rpt(),
+            first_frame: r.first_frame,
+            last_frame: r.last_frame,
+            first_time: r.first_time.to_rfc3339(),
+            last_time: r.last_time.to_rfc3339(),
+            handshake_seen: r.handshake_seen,
+            end: r.end,
+            banner: r.greeting.as_ref(),
+            hello: &r.hello,
+            ehlo_keywords: crate::classify::ehlo_offer(r)
+                .map(|reply| reply.ehlo_keywords().map(|(_, k)| k).collect())
+                .unwrap_or_default(),
+            starttls: r.starttls.as_ref(),
+            implicit_tls: r.implicit_tls,
+            tls: r.tls.as_ref().map(|facts| TlsJson {
+                established: r.tls_established,
+                failed: r.tls_failed,
+                facts,
+            }),
+            auth: r.auth_in_clear.as_ref(),
+            gap_bytes: r.gap_bytes,
+        }
+    }
+}
+
+/// The summary with the input errors met on the way.
+#[derive(Serialize)]
+pub struct SummaryJson<'a> {
+    #[serde(flatten)]
+    pub summary: &'a Summary,
+    pub errors: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct Document<'a> {
+    pub schema: &'static str,
+    pub sessions: Vec<SessionJson<'a>>,
+    pub summary: SummaryJson<'a>,
+}

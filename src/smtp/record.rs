@@ -1,0 +1,181 @@
+//! What a session leaves behind: the facts classification and reporting need, and nothing
+//! that could grow without bound (every list here is capped) or leak a credential (AUTH
+//! arguments and SASL responses are never stored).
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use super::parse::{self, Verb};
+use crate::capture::Timestamp;
+use crate::text::WireText;
+use crate::tls::TlsFacts;
+use crate::Direction;
+
+/// A complete reply: its code, the frame of its first line, and its lines as sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reply {
+    pub code: u16,
+    pub frame: u64,
+    pub lines: Vec<WireText>,
+    /// Lines beyond the cap that were not kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lines_dropped: u32,
+    /// Part of the reply is missing from the capture (a gap inside it, or the capture ended).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+impl Reply {
+    /// The first line as sent, e.g. `454 4.7.0 TLS not available due to local problem`.
+    pub fn first_line(&self) -> &WireText {
+        &self.lines[0]
+    }
+
+    /// The text of each line after its code and separator; `None` for a line without a code.
+    pub fn texts(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.lines
+            .iter()
+            .map(|l| parse::reply_line(l.as_bytes()).map(|r| r.text))
+    }
+
+    /// The EHLO keywords (every line but the first, which is the greeting), upper-cased.
+    pub fn ehlo_keywords(&self) -> impl Iterator<Item = (usize, String)> + '_ {
+        self.texts().enumerate().skip(1).filter_map(|(i, text)| {
+            let (keyword, _) = parse::ehlo_keyword(text?)?;
+            Some((i, String::from_utf8_lossy(keyword).to_ascii_uppercase()))
+        })
+    }
+
+    pub fn offers(&self, keyword: &str) -> bool {
+        self.ehlo_keywords().any(|(_, k)| k == keyword)
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A client command as recorded: AUTH keeps only its mechanism.
+#[derive(Clone, Debug, Serialize)]
+pub struct Command {
+    pub verb: Verb,
+    pub frame: u64,
+    /// The line as sent, except for AUTH, where it is `AUTH <mechanism> [redacted]`.
+    pub line: WireText,
+}
+
+/// A command and the reply it got (none if the capture holds none).
+#[derive(Clone, Debug, Serialize)]
+pub struct Exchange {
+    pub command: Command,
+    pub reply: Option<Reply>,
+}
+
+/// Bytes that should not be where they are (injections, plaintext after the upgrade).
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    pub direction: Direction,
+    pub frame: u64,
+    pub bytes: WireText,
+}
+
+/// AUTH seen in cleartext.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthUse {
+    pub frame: u64,
+    /// The SASL mechanism (`PLAIN`, `LOGIN`, `XOAUTH2`...), never the credential.
+    pub mechanism: String,
+}
+
+/// Bytes the capture does not hold.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Gap {
+    pub direction: Direction,
+    pub frame: u64,
+    pub bytes: u64,
+}
+
+/// How the session ended, as far as the capture tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "how")]
+pub enum End {
+    /// Both sides sent FIN.
+    Closed,
+    /// One side sent FIN and the capture ended (or the flow went idle) before the other did.
+    HalfClosed {
+        by: Direction,
+    },
+    Reset {
+        by: Direction,
+    },
+    /// The input ended with the connection open.
+    CaptureEnded,
+    /// No packet for longer than the idle timeout.
+    IdleTimeout,
+    /// Pushed out of the flow table to keep memory bounded.
+    Evicted,
+}
+
+impl End {
+    /// The connection was torn down (FIN or RST), rather than lost from sight.
+    pub fn is_teardown(self) -> bool {
+        matches!(
+            self,
+            End::Closed | End::HalfClosed { .. } | End::Reset { .. }
+        )
+    }
+}
+
+/// One line of the dialogue for the transcript view (only kept when asked for).
+#[derive(Clone, Debug, Serialize)]
+pub struct TranscriptLine {
+    pub direction: Direction,
+    pub frame: u64,
+    pub text: WireText,
+}
+
+/// Everything known about one SMTP session when it ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionRecord {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    #[serde(skip)]
+    pub first_time: Timestamp,
+    #[serde(skip)]
+    pub last_time: Timestamp,
+    /// The connection's SYN is in the capture.
+    pub handshake_seen: bool,
+    /// The dialogue's start is in the capture: a server greeting, or a ClientHello first.
+    pub dialogue_start_seen: bool,
+    pub greeting: Option<Reply>,
+    /// EHLO/HELO/LHLO commands and their replies, in order (capped).
+    pub hello: Vec<Exchange>,
+    pub starttls: Option<Exchange>,
+    /// TLS from the first byte (port 465 style).
+    pub implicit_tls: bool,
+    pub tls: Option<TlsFacts>,
+    pub tls_established: bool,
+    pub tls_failed: bool,
+    pub command_injection: Option<Evidence>,
+    pub response_injection: Option<Evidence>,
+    /// Cleartext where TLS was due, from either side.
+    pub plaintext_after_upgrade: Option<Evidence>,
+    pub auth_in_clear: Option<AuthUse>,
+    /// The first MAIL/RCPT/DATA/BDAT sent in cleartext.
+    pub mail_in_clear: Option<Command>,
+    /// The first 530 reply in cleartext (RFC 3207: must issue STARTTLS first).
+    pub tls_required: Option<Exchange>,
+    /// Client lines of X's, or STARTTLS, answered 500/502 (capped).
+    pub masked_commands: Vec<Exchange>,
+    /// Frame of the client's latest command line.
+    pub last_command_frame: Option<u64>,
+    pub gaps: Vec<Gap>,
+    pub gap_bytes: u64,
+    pub end: End,
+    /// Lines of the plaintext dialogue (empty unless a transcript was asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<TranscriptLine>,
+}
