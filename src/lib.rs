@@ -40,3 +40,64 @@ impl Direction {
         }
     }
 }
+
+use std::io::Read;
+use std::ops::ControlFlow;
+
+use analyzer::{Analyzer, OfferHistory, Summary};
+use capture::file::{CaptureError, FileReader};
+use classify::SessionReport;
+
+/// How reading one capture ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    /// Damage met after the start of the file: everything before it was analysed.
+    pub damage: Option<CaptureError>,
+}
+
+/// Analyses one capture (pcap or pcapng, from a file or a pipe), streaming: `on_session`
+/// receives each session as it ends. Fails only when the input is not a capture at all.
+pub fn analyze_with(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    mut on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    let mut reader = FileReader::new(input)?;
+    let mut analyzer = Analyzer::new(config.clone());
+    let damage = reader
+        .for_each_frame(|frame| {
+            analyzer.frame(frame, &mut on_session);
+            ControlFlow::Continue(())
+        })
+        .err();
+    analyzer.finish(&mut on_session);
+    Ok(Outcome { summary: analyzer.summary().clone(), damage })
+}
+
+/// Everything found in one capture, sessions in order of their first frame.
+#[derive(Debug)]
+pub struct Analysis {
+    pub sessions: Vec<SessionReport>,
+    pub summary: Summary,
+    pub damage: Option<CaptureError>,
+}
+
+/// Analyses one whole capture and returns its sessions sorted by first frame — the library
+/// entry point for tests of a mail setup:
+///
+/// ```no_run
+/// let file = std::fs::File::open("capture.pcapng")?;
+/// let analysis = mailtap::analyze(file, &mailtap::analyzer::Config::default())?;
+/// for s in &analysis.sessions {
+///     assert_eq!(s.verdict, mailtap::classify::Verdict::Upgraded, "{} -> {}", s.record.client, s.record.server);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn analyze(input: impl Read + Send, config: &analyzer::Config) -> Result<Analysis, CaptureError> {
+    let mut sessions = Vec::new();
+    let outcome = analyze_with(input, config, |s| sessions.push(s))?;
+    sessions.sort_by_key(|s| s.record.first_frame);
+    OfferHistory::mark_all(&mut sessions);
+    Ok(Analysis { sessions, summary: outcome.summary, damage: outcome.damage })
+}

@@ -4,11 +4,9 @@ mod cli;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
-use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use mailtap::analyzer::{Analyzer, Summary};
-use mailtap::capture::file::FileReader;
+use mailtap::analyzer::Summary;
 use mailtap::classify::SessionReport;
 use mailtap::report::{Format, Reporter};
 
@@ -67,8 +65,20 @@ fn run(mut config: Config) -> io::Result<ExitCode> {
             }
         };
         let index = reporter.input(&name);
-        let mut reader = match FileReader::new(input) {
-            Ok(reader) => reader,
+        let mut write_error = None;
+        let outcome = mailtap::analyze_with(input, &config.analysis, |report| {
+            matched |= matches(&config.fail_on, &report);
+            if write_error.is_none() {
+                if let Err(e) = reporter.session(index, report) {
+                    write_error = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
             Err(e) => {
                 eprintln!("mailtap: {name}: {e}");
                 errors.push(format!("{name}: {e}"));
@@ -76,34 +86,16 @@ fn run(mut config: Config) -> io::Result<ExitCode> {
                 continue;
             }
         };
-        let mut analyzer = Analyzer::new(config.analysis.clone());
-        let mut write_error = None;
-        let mut emit = |report: SessionReport| {
-            matched |= matches(&config.fail_on, &report);
-            if write_error.is_none() {
-                if let Err(e) = reporter.session(index, report) {
-                    write_error = Some(e);
-                }
-            }
-        };
-        let read = reader.for_each_frame(|frame| {
-            analyzer.frame(frame, &mut emit);
-            ControlFlow::Continue(())
-        });
-        if let Err(e) = read {
+        if let Some(e) = &outcome.damage {
             // Everything before the damage has been analysed: report it, and say where.
-            let frames = reader.stats().frames;
+            let frames = outcome.summary.frames;
             eprintln!("mailtap: warning: {name}: {e} (after {frames} frames; the sessions before it are reported)");
             errors.push(format!("{name}: {e}"));
             if frames == 0 {
                 input_failed = true;
             }
         }
-        analyzer.finish(&mut emit);
-        if let Some(e) = write_error {
-            return Err(e);
-        }
-        summary.merge(analyzer.summary());
+        summary.merge(&outcome.summary);
     }
     reporter.finish(&summary, &errors)?;
     if matches!(format, Format::Jsonl | Format::Transcript) {

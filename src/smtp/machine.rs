@@ -57,8 +57,6 @@ pub fn after_line(mode: ClientMode, line: &[u8]) -> ClientMode {
     match mode {
         // RFC 5321 §4.5.2: the content ends with a line holding a single dot.
         ClientMode::MessageBody if line == b"." => ClientMode::Commands,
-        // One response per challenge; the next reply says whether another challenge follows.
-        ClientMode::SaslResponse => ClientMode::Commands,
         other => other,
     }
 }
@@ -82,10 +80,6 @@ mod tests {
         );
         assert_eq!(
             after_line(ClientMode::MessageBody, b"."),
-            ClientMode::Commands
-        );
-        assert_eq!(
-            after_line(ClientMode::SaslResponse, b"dXNlcg=="),
             ClientMode::Commands
         );
         assert_eq!(awaits_reply(Verb::Mail), None);

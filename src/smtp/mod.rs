@@ -13,3 +13,6 @@ pub mod session;
 
 pub use record::SessionRecord;
 pub use session::{Detection, Session, SessionLimits};
+
+#[cfg(test)]
+mod tests;

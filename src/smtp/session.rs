@@ -300,25 +300,27 @@ impl Session {
                     return
                 }
                 mode => {
-                    let Some(line) = self.client.next_line() else {
-                        return;
-                    };
+                    let Some(line) = self.client.next_line() else { return };
                     let (bytes, frame) = (line.bytes.to_vec(), line.frame);
                     match mode {
                         ClientMode::Commands => self.command(&bytes, frame),
-                        ClientMode::SaslResponse => {
-                            self.transcript(
-                                Direction::ToServer,
-                                frame,
-                                b"[SASL response redacted]",
-                            );
-                        }
-                        _ => {}
+                        ClientMode::SaslResponse => self.sasl_response(frame),
+                        _ => self.client_mode = machine::after_line(mode, &bytes),
                     }
-                    self.client_mode = machine::after_line(mode, &bytes);
                 }
             }
         }
+    }
+
+    /// A response to a `334` challenge: a credential. Only its place in the dialogue is kept;
+    /// the server's next reply says whether another challenge follows.
+    fn sasl_response(&mut self, frame: u64) {
+        const REDACTED: &[u8] = b"[SASL response redacted]";
+        self.transcript(Direction::ToServer, frame, REDACTED);
+        self.client_mode = ClientMode::Commands;
+        self.awaiting = Some(Awaited::Auth);
+        let command = Command { verb: Verb::Auth, frame, line: WireText::new(REDACTED) };
+        self.expect_reply(Slot::Other, Some(Awaited::Auth), command);
     }
 
     /// The client spoke first with a TLS ClientHello (record type 22, handshake type 1) or an
@@ -493,12 +495,9 @@ impl Session {
             match self.partial_reply.as_mut() {
                 // A line without a code inside a multi-line reply (S7: a middlebox deleted it).
                 Some(reply) => push_capped(reply, line),
-                // A stray line outside any reply: nothing to match it to.
-                None => {
-                    if self.greeting_expected && !self.record.handshake_seen {
-                        self.greeting_expected = false;
-                    }
-                }
+                // A stray line outside any reply: nothing to match it to. Before the greeting
+                // it means the server does not speak SMTP (an IMAP `* OK`, say).
+                None => self.greeting_expected = false,
             }
             return;
         };

@@ -18,10 +18,15 @@ pub const LEVEL_FATAL: u8 = 2;
 pub struct AlertDescription(pub u8);
 
 impl AlertDescription {
+    /// close_notify (0)
     pub const CLOSE_NOTIFY: AlertDescription = AlertDescription(0);
+    /// handshake_failure (40)
     pub const HANDSHAKE_FAILURE: AlertDescription = AlertDescription(40);
+    /// unknown_ca (48)
     pub const UNKNOWN_CA: AlertDescription = AlertDescription(48);
+    /// protocol_version (70)
     pub const PROTOCOL_VERSION: AlertDescription = AlertDescription(70);
+    /// user_canceled (90)
     pub const USER_CANCELED: AlertDescription = AlertDescription(90);
 
     /// The registry name ("protocol_version"), or `None` for a code not in the registry.
@@ -90,6 +95,7 @@ pub struct Alert {
     pub frame: u64,
     /// 1 = warning, 2 = fatal (other values kept as seen).
     pub level: u8,
+    /// What the alert says.
     pub description: AlertDescription,
 }
 

@@ -42,8 +42,11 @@ pub struct Certificate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CertValidity {
+    /// Before notBefore.
     NotYetValid,
+    /// Within notBefore..=notAfter.
     Valid,
+    /// After notAfter.
     Expired,
 }
 

@@ -19,11 +19,17 @@ const MAX_SNI: usize = 255;
 pub struct TlsVersion(pub u16);
 
 impl TlsVersion {
+    /// SSL 2.0 (only in an SSLv2-format ClientHello).
     pub const SSL2: TlsVersion = TlsVersion(0x0002);
+    /// SSL 3.0
     pub const SSL3: TlsVersion = TlsVersion(0x0300);
+    /// TLS 1.0
     pub const TLS10: TlsVersion = TlsVersion(0x0301);
+    /// TLS 1.1
     pub const TLS11: TlsVersion = TlsVersion(0x0302);
+    /// TLS 1.2
     pub const TLS12: TlsVersion = TlsVersion(0x0303);
+    /// TLS 1.3
     pub const TLS13: TlsVersion = TlsVersion(0x0304);
 
     /// "SSLv3", "TLS 1.0" … "TLS 1.3"; a TLS 1.3 draft is "TLS 1.3 draft N"; else hex "0x7a7a".
@@ -114,6 +120,20 @@ pub enum DowngradeSentinel {
 }
 
 const DOWNGRADE_PREFIX: [u8; 7] = *b"DOWNGRD";
+
+/// The 8 bytes in hex: `44 4F 57 4E 47 52 44 01` ("DOWNGRD" + 01 / 00).
+impl fmt::Display for DowngradeSentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = match self {
+            DowngradeSentinel::Tls12 => 1,
+            DowngradeSentinel::Tls11OrBelow => 0,
+        };
+        for b in DOWNGRADE_PREFIX {
+            write!(f, "{b:02X} ")?;
+        }
+        write!(f, "{last:02X}")
+    }
+}
 
 impl DowngradeSentinel {
     /// Looks at the last 8 bytes of a ServerHello random.
@@ -344,6 +364,14 @@ mod tests {
         assert_eq!(
             DowngradeSentinel::from_random(&r),
             Some(DowngradeSentinel::Tls11OrBelow)
+        );
+        assert_eq!(
+            DowngradeSentinel::Tls11OrBelow.to_string(),
+            "44 4F 57 4E 47 52 44 00"
+        );
+        assert_eq!(
+            DowngradeSentinel::Tls12.to_string(),
+            "44 4F 57 4E 47 52 44 01"
         );
         r[31] = 2;
         assert_eq!(DowngradeSentinel::from_random(&r), None);

@@ -68,6 +68,9 @@ pub const MAX_ALERTS: usize = 8;
 pub const MAX_MALFORMED: usize = 8;
 /// Bytes kept as evidence in [`NotTls::bytes`].
 pub const NOT_TLS_EVIDENCE: usize = 64;
+/// After a failure, records (both directions) still looked at for the other side's alert
+/// or plaintext before [`TlsSniffer::wants_more`] says no.
+pub const RECORDS_AFTER_FAILURE: u64 = 16;
 
 /// Index of a direction in the per-direction arrays: `ToServer` = 0, `ToClient` = 1.
 pub fn dir_index(dir: Direction) -> usize {
@@ -141,7 +144,9 @@ impl Serialize for NotTls {
 /// (2 bytes + content type + 16- or 8-byte AEAD tag): very likely an encrypted alert.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EncryptedAlert {
+    /// Who sent it.
     pub dir: Direction,
+    /// Frame carrying the first byte of the record.
     pub frame: u64,
     /// Record length (19 or 11).
     pub len: u16,
@@ -150,8 +155,11 @@ pub struct EncryptedAlert {
 /// Something that could not be parsed (the sniffer goes on).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Malformed {
+    /// Who sent it.
     pub dir: Direction,
+    /// Frame of the message or record concerned.
     pub frame: u64,
+    /// What was wrong.
     pub what: String,
 }
 
@@ -273,9 +281,12 @@ pub struct TlsSniffer {
     facts: TlsFacts,
     established: bool,
     failed: bool,
+    /// Records seen (both directions) when the handshake failed.
+    records_at_failure: u64,
 }
 
 impl TlsSniffer {
+    /// A sniffer that has seen nothing yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -342,12 +353,16 @@ impl TlsSniffer {
         self.facts.gaps[i].get_or_insert(frame);
     }
 
+    /// What has been learnt so far.
     pub fn facts(&self) -> &TlsFacts {
         &self.facts
     }
 
     /// ServerHello seen, then both sides sent encrypted records (ChangeCipherSpec or
     /// application data), with no cleartext alert and no non-TLS bytes before that.
+    ///
+    /// In TLS 1.3 the ChangeCipherSpec is a dummy, so each side must have sent an
+    /// application-data record after ServerHello, the first of which is not alert-sized.
     pub fn is_established(&self) -> bool {
         self.established
     }
@@ -360,21 +375,36 @@ impl TlsSniffer {
 
     /// False once established (or failed) and nothing more is to be learned: the caller
     /// then stops feeding payload.
+    ///
+    /// After a failure the sniffer still looks for what the other side answers (its alert,
+    /// plaintext such as `454 …`) until the non-TLS evidence holds a whole line (or
+    /// [`NOT_TLS_EVIDENCE`] bytes), or [`RECORDS_AFTER_FAILURE`] more records went by.
     pub fn wants_more(&self) -> bool {
         if self.established {
             return false;
         }
         if let Some(nt) = &self.facts.not_tls {
-            let open = !nt.complete() && !self.dirs[dir_index(nt.dir)].gapped;
-            if open {
+            if !nt.complete() && !self.dirs[dir_index(nt.dir)].gapped {
                 return true;
             }
-            if self.failed {
-                // Failed, and the non-TLS evidence is in: nothing more to learn.
+        }
+        if self.failed {
+            let records = self.facts.records[0] + self.facts.records[1];
+            if self.facts.not_tls.is_some()
+                || records >= self.records_at_failure + RECORDS_AFTER_FAILURE
+            {
                 return false;
             }
         }
         !self.dirs.iter().all(|d| d.stopped)
+    }
+
+    /// Marks the handshake failed, unless it was established before.
+    fn fail(&mut self) {
+        if !self.established && !self.failed {
+            self.failed = true;
+            self.records_at_failure = self.facts.records[0] + self.facts.records[1];
+        }
     }
 
     fn collect_evidence(&mut self, i: usize, bytes: &[u8]) {
@@ -406,9 +436,7 @@ impl TlsSniffer {
                 tls_seen_before: self.facts.records[i] > 0,
             });
         }
-        if !self.established {
-            self.failed = true;
-        }
+        self.fail();
     }
 
     fn start_sslv2(&mut self, version: TlsVersion, body_left: usize) {
@@ -485,14 +513,16 @@ impl TlsSniffer {
                 level: buf[0],
                 description: AlertDescription(buf[1]),
             };
-            if alert.ends_handshake() && !self.established {
-                self.failed = true;
+            d.body = Body::Skip;
+            if alert.ends_handshake() {
+                self.fail();
             }
             if self.facts.alerts.len() < MAX_ALERTS {
                 self.facts.alerts.push(alert);
             }
+        } else {
+            d.body = Body::Skip;
         }
-        d.body = Body::Skip;
     }
 
     /// A ChangeCipherSpec (`appdata_len` None) or application-data record.
@@ -504,6 +534,7 @@ impl TlsSniffer {
         let tls13 = sh.version.is_tls13();
         self.facts.encrypted_from[i].get_or_insert(frame);
         let d = &mut self.dirs[i];
+        let mut alert_sized_first = false;
         match appdata_len {
             None if tls13 => {} // the dummy CCS of TLS 1.3
             None => d.encrypted = true,
@@ -511,21 +542,20 @@ impl TlsSniffer {
                 d.encrypted = true;
                 if tls13 && d.first_appdata_len.is_none() {
                     d.first_appdata_len = Some(len);
-                    if alert_sized(len) {
-                        self.facts.encrypted_alert.get_or_insert(EncryptedAlert {
-                            dir: dir_of_index(i),
-                            frame,
-                            len: len as u16,
-                        });
-                        if !self.established {
-                            self.failed = true;
-                        }
-                    }
+                    alert_sized_first = alert_sized(len);
                 }
             }
         }
         if d.encrypted {
             d.hs.clear();
+        }
+        if alert_sized_first {
+            self.facts.encrypted_alert.get_or_insert(EncryptedAlert {
+                dir: dir_of_index(i),
+                frame,
+                len: appdata_len.unwrap_or_default() as u16,
+            });
+            self.fail();
         }
     }
 

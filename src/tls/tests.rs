@@ -708,3 +708,17 @@ fn many_records_cost_linear_time() {
     assert_eq!(s.facts().records[1], 220_001);
     assert!(t.elapsed().as_secs() < 5);
 }
+
+#[test]
+fn stops_wanting_some_records_after_a_failure() {
+    let c = chunks(vector!("version-mismatch.bin"));
+    let mut s = TlsSniffer::new();
+    feed_chunks(&mut s, &c, Split::Whole);
+    assert!(s.has_failed() && s.wants_more());
+    for k in 0..RECORDS_AFTER_FAILURE {
+        assert!(s.wants_more(), "after {k} records");
+        s.feed(ToServer, &[0x17, 3, 3, 0, 1, 0], 3);
+    }
+    assert!(!s.wants_more());
+    assert!(s.has_failed() && !s.is_established());
+}

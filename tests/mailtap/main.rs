@@ -1,0 +1,9 @@
+//! The one integration-test binary: outside checks (public corpus), golden fixtures from real
+//! mail software, hand-made edge cases, and the command line.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod corpus;
+mod fixtures;
