@@ -72,7 +72,10 @@ pub fn analyze_with(
         })
         .err();
     analyzer.finish(&mut on_session);
-    Ok(Outcome { summary: analyzer.summary().clone(), damage })
+    Ok(Outcome {
+        summary: analyzer.summary().clone(),
+        damage,
+    })
 }
 
 /// Everything found in one capture, sessions in order of their first frame.
@@ -94,10 +97,17 @@ pub struct Analysis {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn analyze(input: impl Read + Send, config: &analyzer::Config) -> Result<Analysis, CaptureError> {
+pub fn analyze(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+) -> Result<Analysis, CaptureError> {
     let mut sessions = Vec::new();
     let outcome = analyze_with(input, config, |s| sessions.push(s))?;
     sessions.sort_by_key(|s| s.record.first_frame);
     OfferHistory::mark_all(&mut sessions);
-    Ok(Analysis { sessions, summary: outcome.summary, damage: outcome.damage })
+    Ok(Analysis {
+        sessions,
+        summary: outcome.summary,
+        damage: outcome.damage,
+    })
 }

@@ -39,12 +39,11 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
         let Some(reply) = &hello.reply else { continue };
         if hello.command.verb == Verb::Ehlo || hello.command.verb == Verb::Lhlo {
             // S2: masked EHLO keywords.
-            for (i, keyword) in reply
+            for (i, _) in reply
                 .ehlo_keywords()
-                .filter(|(_, k)| parse::is_masked_keyword(k.as_bytes()))
+                .filter(|(_, k)| parse::is_masked_keyword(k))
                 .take(MAX_MASKED_KEYWORDS)
             {
-                let _ = keyword;
                 add(
                     Kind::MaskedKeyword,
                     Severity::High,
@@ -53,7 +52,8 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
                 );
             }
             // S7: a line deleted (emptied, or its code removed) inside a multi-line reply.
-            if reply.lines.len() > 1 {
+            // Not in a reply with a capture gap: its lines are not all what was sent.
+            if reply.lines.len() > 1 && !reply.partial {
                 if let Some(i) = reply.texts().position(|t| t.is_none()) {
                     add(
                         Kind::DeletedLine,

@@ -26,7 +26,7 @@
 //!   | "reset" | "capture-ended" | "idle-timeout" | "evicted", "by"?: "to-server"|"to-client" }`
 //! - `banner`: the greeting `{ "code", "frame", "lines": [...] }` or null
 //! - `hello`: `[{ "command": { "verb", "frame", "line" }, "reply": REPLY|null }]` (EHLO/HELO)
-//! - `ehlo_keywords`: the keywords of the first EHLO reply that was accepted (upper-case)
+//! - `ehlo_keywords`: the keywords of the first EHLO reply that was accepted, as sent
 //! - `starttls`: `{ "command": {...}, "reply": REPLY|null }` or null
 //! - `implicit_tls`: TLS from the first byte
 //! - `tls`: null, or `{ "established", "failed", "client_hello": { "frame", "legacy_version",
@@ -106,7 +106,12 @@ impl<'a> SessionJson<'a> {
             banner: r.greeting.as_ref(),
             hello: &r.hello,
             ehlo_keywords: crate::classify::ehlo_offer(r)
-                .map(|reply| reply.ehlo_keywords().map(|(_, k)| k).collect())
+                .map(|reply| {
+                    reply
+                        .ehlo_keywords()
+                        .map(|(_, k)| String::from_utf8_lossy(k).into_owned())
+                        .collect()
+                })
                 .unwrap_or_default(),
             starttls: r.starttls.as_ref(),
             implicit_tls: r.implicit_tls,

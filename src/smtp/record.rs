@@ -39,16 +39,19 @@ impl Reply {
             .map(|l| parse::reply_line(l.as_bytes()).map(|r| r.text))
     }
 
-    /// The EHLO keywords (every line but the first, which is the greeting), upper-cased.
-    pub fn ehlo_keywords(&self) -> impl Iterator<Item = (usize, String)> + '_ {
-        self.texts().enumerate().skip(1).filter_map(|(i, text)| {
-            let (keyword, _) = parse::ehlo_keyword(text?)?;
-            Some((i, String::from_utf8_lossy(keyword).to_ascii_uppercase()))
-        })
+    /// The EHLO keywords as sent, with their line index (every line but the first, which is
+    /// the greeting).
+    pub fn ehlo_keywords(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.texts()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, text)| Some((i, parse::ehlo_keyword(text?)?.0)))
     }
 
+    /// Whether the EHLO reply lists `keyword` (keywords are case-insensitive).
     pub fn offers(&self, keyword: &str) -> bool {
-        self.ehlo_keywords().any(|(_, k)| k == keyword)
+        self.ehlo_keywords()
+            .any(|(_, k)| k.eq_ignore_ascii_case(keyword.as_bytes()))
     }
 }
 

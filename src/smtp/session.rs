@@ -300,7 +300,9 @@ impl Session {
                     return
                 }
                 mode => {
-                    let Some(line) = self.client.next_line() else { return };
+                    let Some(line) = self.client.next_line() else {
+                        return;
+                    };
                     let (bytes, frame) = (line.bytes.to_vec(), line.frame);
                     match mode {
                         ClientMode::Commands => self.command(&bytes, frame),
@@ -319,7 +321,11 @@ impl Session {
         self.transcript(Direction::ToServer, frame, REDACTED);
         self.client_mode = ClientMode::Commands;
         self.awaiting = Some(Awaited::Auth);
-        let command = Command { verb: Verb::Auth, frame, line: WireText::new(REDACTED) };
+        let command = Command {
+            verb: Verb::Auth,
+            frame,
+            line: WireText::new(REDACTED),
+        };
         self.expect_reply(Slot::Other, Some(Awaited::Auth), command);
     }
 

@@ -14,7 +14,10 @@ fn play(steps: &[(Direction, &[u8])]) -> Session {
         1,
         Timestamp::new(1_700_000_000, 0),
         true,
-        SessionLimits { keep_transcript: true, ..SessionLimits::default() },
+        SessionLimits {
+            keep_transcript: true,
+            ..SessionLimits::default()
+        },
     );
     for (i, (dir, bytes)) in steps.iter().enumerate() {
         s.data(*dir, bytes, i as u64 + 1);
@@ -28,13 +31,26 @@ fn finish(steps: &[(Direction, &[u8])], end: End) -> SessionRecord {
 
 const GREETING: (Direction, &[u8]) = (ToClient, b"220 mx.example.test ESMTP\r\n");
 const EHLO: (Direction, &[u8]) = (ToServer, b"EHLO client.example\r\n");
-const OFFER: (Direction, &[u8]) = (ToClient, b"250-mx.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
-const NO_OFFER: (Direction, &[u8]) = (ToClient, b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+const OFFER: (Direction, &[u8]) = (
+    ToClient,
+    b"250-mx.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+);
+const NO_OFFER: (Direction, &[u8]) = (
+    ToClient,
+    b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+);
 
 #[test]
 fn starttls_exchange_is_recorded_and_tls_begins() {
     let r = finish(
-        &[GREETING, EHLO, OFFER, (ToServer, b"STARTTLS\r\n"), (ToClient, b"220 2.0.0 Ready to start TLS\r\n"), (ToServer, b"\x16\x03\x01\x00\x05hello")],
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (ToServer, b"STARTTLS\r\n"),
+            (ToClient, b"220 2.0.0 Ready to start TLS\r\n"),
+            (ToServer, b"\x16\x03\x01\x00\x05hello"),
+        ],
         End::CaptureEnded,
     );
     let starttls = r.starttls.as_ref().unwrap();
@@ -53,9 +69,18 @@ fn pipelined_commands_get_their_replies_in_order() {
             GREETING,
             EHLO,
             NO_OFFER,
-            (ToServer, b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"),
-            (ToClient, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
-            (ToServer, b"Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO inside the body\r\n.\r\nQUIT\r\n"),
+            (
+                ToServer,
+                b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n",
+            ),
+            (
+                ToClient,
+                b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n",
+            ),
+            (
+                ToServer,
+                b"Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO inside the body\r\n.\r\nQUIT\r\n",
+            ),
             (ToClient, b"250 2.0.0 queued\r\n221 Bye\r\n"),
         ],
         End::Closed,
@@ -72,17 +97,34 @@ fn pipelined_commands_get_their_replies_in_order() {
 #[test]
 fn bdat_chunks_are_skipped_by_length() {
     let r = finish(
-        &[GREETING, EHLO, NO_OFFER, (ToServer, b"MAIL FROM:<a@b>\r\nBDAT 10 LAST\r\nSTARTTLS\r\nQUIT\r\n")],
+        &[
+            GREETING,
+            EHLO,
+            NO_OFFER,
+            (
+                ToServer,
+                b"MAIL FROM:<a@b>\r\nBDAT 10 LAST\r\nSTARTTLS\r\nQUIT\r\n",
+            ),
+        ],
         End::CaptureEnded,
     );
-    assert!(r.starttls.is_none(), "the 10-byte chunk 'STARTTLS\\r\\n' is data");
+    assert!(
+        r.starttls.is_none(),
+        "the 10-byte chunk 'STARTTLS\\r\\n' is data"
+    );
     assert_eq!(r.transcript.last().unwrap().text.as_bytes(), b"QUIT");
 }
 
 #[test]
 fn command_injection_after_starttls() {
     let r = finish(
-        &[GREETING, EHLO, OFFER, (ToServer, b"STARTTLS\r\nRSET\r\n"), (ToClient, b"220 Ready\r\n")],
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (ToServer, b"STARTTLS\r\nRSET\r\n"),
+            (ToClient, b"220 Ready\r\n"),
+        ],
         End::CaptureEnded,
     );
     let e = r.command_injection.as_ref().expect("injection");
@@ -94,7 +136,13 @@ fn command_injection_after_starttls() {
 #[test]
 fn response_injection_after_220() {
     let r = finish(
-        &[GREETING, EHLO, OFFER, (ToServer, b"STARTTLS\r\n"), (ToClient, b"220 Ready\r\n250-injected\r\n250 STARTTLS\r\n")],
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (ToServer, b"STARTTLS\r\n"),
+            (ToClient, b"220 Ready\r\n250-injected\r\n250 STARTTLS\r\n"),
+        ],
         End::CaptureEnded,
     );
     let e = r.response_injection.as_ref().expect("injection");
@@ -104,7 +152,11 @@ fn response_injection_after_220() {
 #[test]
 fn credentials_are_never_kept() {
     let secret = b"AGFsaWNlAFMzY3JldFBhc3N3MHJk"; // \0alice\0S3cretPassw0rd
-    let mut steps: Vec<(Direction, &[u8])> = vec![GREETING, EHLO, (ToClient, b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n")];
+    let mut steps: Vec<(Direction, &[u8])> = vec![
+        GREETING,
+        EHLO,
+        (ToClient, b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+    ];
     let plain = [b"AUTH PLAIN ".as_slice(), secret, b"\r\n"].concat();
     steps.push((ToServer, &plain));
     steps.push((ToClient, b"235 2.7.0 Authentication successful\r\n"));
@@ -159,7 +211,10 @@ fn a_gap_resynchronises_on_the_next_line() {
 fn content_detection_needs_greeting_and_hello() {
     let smtp = play(&[GREETING, EHLO]);
     assert_eq!(smtp.detection(), Detection::Smtp);
-    let ftp = play(&[(ToClient, b"220 ProFTPD ready\r\n"), (ToServer, b"USER anonymous\r\n")]);
+    let ftp = play(&[
+        (ToClient, b"220 ProFTPD ready\r\n"),
+        (ToServer, b"USER anonymous\r\n"),
+    ]);
     assert_eq!(ftp.detection(), Detection::NotSmtp);
     let imap = play(&[(ToClient, b"* OK IMAP4rev1 ready\r\n")]);
     assert_eq!(imap.detection(), Detection::NotSmtp);
@@ -180,7 +235,17 @@ fn implicit_tls_when_the_client_speaks_first_with_a_client_hello() {
 
 #[test]
 fn masked_command_answered_502() {
-    let r = finish(&[GREETING, EHLO, OFFER, (ToServer, b"XXXXXXXX\r\n"), (ToClient, b"502 5.5.2 Error: command not recognized\r\n"), (ToServer, b"QUIT\r\n")], End::Closed);
+    let r = finish(
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (ToServer, b"XXXXXXXX\r\n"),
+            (ToClient, b"502 5.5.2 Error: command not recognized\r\n"),
+            (ToServer, b"QUIT\r\n"),
+        ],
+        End::Closed,
+    );
     let report = classify(r);
     assert_eq!(report.verdict, Verdict::Stripped);
     assert!(report.has(FindingKind::MaskedCommand));
@@ -195,7 +260,25 @@ fn hostile_bytes_do_not_panic() {
         seed ^= seed << 17;
         seed
     };
-    let alphabet: &[&[u8]] = &[b"220 ", b"250-", b"250 ", b"STARTTLS\r\n", b"\r\n", b"\n", b"334 x\r\n", b"AUTH LOGIN\r\n", b"DATA\r\n", b"354 go\r\n", b".\r\n", b"BDAT 3\r\n", b"\x16\x03\x01\x00\x02\x01\x00", b"\x15\x03\x03\x00\x02\x02\x28", b"\xff\x00", b"XXXXXXXX\r\n", b"EHLO a\r\n"];
+    let alphabet: &[&[u8]] = &[
+        b"220 ",
+        b"250-",
+        b"250 ",
+        b"STARTTLS\r\n",
+        b"\r\n",
+        b"\n",
+        b"334 x\r\n",
+        b"AUTH LOGIN\r\n",
+        b"DATA\r\n",
+        b"354 go\r\n",
+        b".\r\n",
+        b"BDAT 3\r\n",
+        b"\x16\x03\x01\x00\x02\x01\x00",
+        b"\x15\x03\x03\x00\x02\x02\x28",
+        b"\xff\x00",
+        b"XXXXXXXX\r\n",
+        b"EHLO a\r\n",
+    ];
     for _ in 0..2000 {
         let mut s = play(&[]);
         for frame in 0..40 {
@@ -203,7 +286,11 @@ fn hostile_bytes_do_not_panic() {
             if next() % 11 == 0 {
                 s.gap(dir, next() % 100, frame);
             } else {
-                s.data(dir, alphabet[(next() % alphabet.len() as u64) as usize], frame);
+                s.data(
+                    dir,
+                    alphabet[(next() % alphabet.len() as u64) as usize],
+                    frame,
+                );
             }
         }
         let _ = classify(s.finish(End::CaptureEnded));

@@ -21,7 +21,12 @@ pub struct Row {
 }
 
 fn list(field: &str) -> Vec<String> {
-    field.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 pub fn load(path: &Path) -> Vec<Row> {
@@ -36,7 +41,11 @@ pub fn load(path: &Path) -> Vec<Row> {
                 file: get(0).to_string(),
                 client: star(get(1)),
                 server: star(get(2)),
-                verdicts: if get(3) == "none" { Vec::new() } else { get(3).split('|').map(String::from).collect() },
+                verdicts: if get(3) == "none" {
+                    Vec::new()
+                } else {
+                    get(3).split('|').map(String::from).collect()
+                },
                 required: list(get(4)),
                 forbidden: list(get(5)),
                 note: get(6).to_string(),
@@ -47,12 +56,20 @@ pub fn load(path: &Path) -> Vec<Row> {
 
 pub fn analyze(path: &Path) -> Vec<SessionReport> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    mailtap::analyze(file, &Config::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display())).sessions
+    mailtap::analyze(file, &Config::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .sessions
 }
 
 fn describe(s: &SessionReport) -> String {
     let kinds: Vec<&str> = s.findings.iter().map(|f| f.kind.name()).collect();
-    format!("{} -> {} {} [{}]", s.record.client, s.record.server, s.verdict, kinds.join(","))
+    format!(
+        "{} -> {} {} [{}]",
+        s.record.client,
+        s.record.server,
+        s.verdict,
+        kinds.join(",")
+    )
 }
 
 /// Checks every row of `table` against the captures in `dir`; returns what did not hold.
@@ -73,24 +90,45 @@ pub fn check(dir: &Path, table: &[Row]) -> Vec<String> {
         }
         for row in rows.iter().filter(|r| !r.verdicts.is_empty()) {
             let found = sessions.iter().find(|s| {
-                row.client.as_ref().is_none_or(|c| *c == s.record.client.to_string())
-                    && row.server.as_ref().is_none_or(|c| *c == s.record.server.to_string())
+                row.client
+                    .as_ref()
+                    .is_none_or(|c| *c == s.record.client.to_string())
+                    && row
+                        .server
+                        .as_ref()
+                        .is_none_or(|c| *c == s.record.server.to_string())
             });
             let Some(session) = found else {
-                failures.push(format!("{file}: no session {:?} -> {:?} ({})", row.client, row.server, row.note));
+                failures.push(format!(
+                    "{file}: no session {:?} -> {:?} ({})",
+                    row.client, row.server, row.note
+                ));
                 continue;
             };
             if !row.verdicts.iter().any(|v| v == session.verdict.name()) {
-                failures.push(format!("{file}: expected {} got {} ({})", row.verdicts.join("|"), describe(session), row.note));
+                failures.push(format!(
+                    "{file}: expected {} got {} ({})",
+                    row.verdicts.join("|"),
+                    describe(session),
+                    row.note
+                ));
             }
             for kind in &row.required {
                 if !session.findings.iter().any(|f| f.kind.name() == kind) {
-                    failures.push(format!("{file}: missing finding {kind}: {} ({})", describe(session), row.note));
+                    failures.push(format!(
+                        "{file}: missing finding {kind}: {} ({})",
+                        describe(session),
+                        row.note
+                    ));
                 }
             }
             for kind in &row.forbidden {
                 if session.findings.iter().any(|f| f.kind.name() == kind) {
-                    failures.push(format!("{file}: forbidden finding {kind}: {} ({})", describe(session), row.note));
+                    failures.push(format!(
+                        "{file}: forbidden finding {kind}: {} ({})",
+                        describe(session),
+                        row.note
+                    ));
                 }
             }
         }

@@ -23,7 +23,11 @@ pub fn corpus() -> Option<PathBuf> {
 
 /// Runs the mailtap binary.
 pub fn mailtap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailtap")).args(args).env("NO_COLOR", "1").output().expect("run mailtap")
+    Command::new(env!("CARGO_BIN_EXE_mailtap"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mailtap")
 }
 
 /// Runs mailtap with `--format json` and parses the document.
@@ -40,4 +44,23 @@ pub fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mailtap-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
+}
+
+/// A real TLS conversation recorded by fixtures/tools/tls_vectors.py: (from client, bytes)
+/// chunks in order.
+pub fn tls_vector(name: &str) -> Vec<(bool, Vec<u8>)> {
+    let data = std::fs::read(repo().join("tests/data/tls").join(name)).expect("tls vector");
+    let mut chunks = Vec::new();
+    let mut rest = &data[..];
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        chunks.push((rest[0] == 0, rest[5..5 + len].to_vec()));
+        rest = &rest[5 + len..];
+    }
+    chunks
+}
+
+/// Analyses a capture held in memory.
+pub fn analyze_bytes(bytes: &[u8]) -> mailtap::Analysis {
+    mailtap::analyze(bytes, &mailtap::analyzer::Config::default()).expect("a readable capture")
 }

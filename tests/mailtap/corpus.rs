@@ -12,5 +12,10 @@ fn every_corpus_capture_gets_the_analysts_verdict() {
     let table = expected::load(&dir.join("EXPECTED.tsv"));
     assert!(table.len() >= 10, "EXPECTED.tsv has {} rows", table.len());
     let failures = expected::check(&dir, &table);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -9,5 +9,10 @@ fn every_fixture_gets_its_expected_verdict_and_findings() {
     let table = expected::load(&dir.join("EXPECTED.tsv"));
     assert!(!table.is_empty());
     let failures = expected::check(&dir, &table);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

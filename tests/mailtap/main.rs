@@ -6,4 +6,5 @@ mod common;
 
 mod cli;
 mod corpus;
+mod edge_cases;
 mod fixtures;
