@@ -19,10 +19,12 @@ fn verdict_color(verdict: Verdict) -> Color {
 /// The line that best explains the verdict: the most severe finding's evidence, else the
 /// STARTTLS reply, else the TLS version.
 fn evidence(report: &SessionReport) -> String {
+    // The first of the most severe (findings are ordered by kind: tampering comes first).
     let worst = report
         .findings
         .iter()
         .filter(|f| f.severity != Severity::Info)
+        .rev()
         .max_by_key(|f| f.severity);
     if let Some(f) = worst {
         return format!("#{} {}", f.frame, f.evidence.escaped());
