@@ -528,7 +528,12 @@ impl Session {
     fn reply(&mut self, reply: Reply) {
         if self.greeting_expected {
             self.greeting_expected = false;
-            if self.record.handshake_seen || self.pending.is_empty() {
+            // With the connection's start in the capture, the first reply is the greeting
+            // whatever it says. Without it, only a greeting code (RFC 5321 §4.2: 220, or 554
+            // refusing service) answering no command we saw can be one; a `250` there answers
+            // a command from before the capture began.
+            let greeting_code = matches!(reply.code, 220 | 554);
+            if self.record.handshake_seen || (self.pending.is_empty() && greeting_code) {
                 self.record.dialogue_start_seen = true;
                 self.record.greeting = Some(reply);
                 return;

@@ -296,3 +296,24 @@ fn hostile_bytes_do_not_panic() {
         let _ = classify(s.finish(End::CaptureEnded));
     }
 }
+
+#[test]
+fn midstream_reply_is_not_taken_for_a_greeting() {
+    let mut s = Session::new(
+        "192.0.2.1:40000".parse().unwrap(),
+        "198.51.100.2:25".parse().unwrap(),
+        1,
+        Timestamp::new(1_700_000_000, 0),
+        false,
+        SessionLimits::default(),
+    );
+    s.data(ToClient, b"250 2.1.5 Ok\r\n", 1);
+    s.data(ToServer, b"DATA\r\n", 2);
+    s.data(ToClient, b"354 go\r\n", 3);
+    let r = s.finish(End::CaptureEnded);
+    assert!(r.greeting.is_none());
+    assert!(!r.dialogue_start_seen);
+    let report = classify(r);
+    assert_eq!(report.verdict, Verdict::Incomplete);
+    assert!(report.has(FindingKind::Midstream));
+}
