@@ -36,6 +36,7 @@
 //!   "alerts": [{ "dir", "frame", "level", "description" }], "not_tls": {...} }`
 //! - `auth`: `{ "frame", "mechanism" }` when AUTH was used in cleartext (never the credential)
 //! - `gap_bytes`: bytes missing from the capture in this session
+//! - `limits_hit`: a memory bound was reached and some plaintext was not parsed
 //!
 //!
 //! SUMMARY: `{ "frames", "bytes", "sessions", "verdicts": {name: count}, "findings": {name:
@@ -77,6 +78,7 @@ pub struct SessionJson<'a> {
     tls: Option<TlsJson<'a>>,
     auth: Option<&'a AuthUse>,
     gap_bytes: u64,
+    limits_hit: bool,
 }
 
 #[derive(Serialize)]
@@ -122,6 +124,7 @@ impl<'a> SessionJson<'a> {
             }),
             auth: r.auth_in_clear.as_ref(),
             gap_bytes: r.gap_bytes,
+            limits_hit: r.limits_hit,
         }
     }
 }

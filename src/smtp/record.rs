@@ -177,6 +177,9 @@ pub struct SessionRecord {
     pub last_command_frame: Option<u64>,
     pub gaps: Vec<Gap>,
     pub gap_bytes: u64,
+    /// A memory bound was reached (a backlog over `--max-buffer`, too many unanswered
+    /// commands): some bytes of the plaintext dialogue were not parsed.
+    pub limits_hit: bool,
     pub end: End,
     /// Lines of the plaintext dialogue (empty unless a transcript was asked for).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -92,7 +92,6 @@ pub struct Session {
     first_command_seen: bool,
     sniffer: Option<Box<TlsSniffer>>,
     client_tls_started: bool,
-    overflowed: bool,
 }
 
 impl Session {
@@ -132,6 +131,7 @@ impl Session {
                 last_command_frame: None,
                 gaps: Vec::new(),
                 gap_bytes: 0,
+                limits_hit: false,
                 end: End::CaptureEnded,
                 transcript: Vec::new(),
             },
@@ -148,7 +148,6 @@ impl Session {
             first_command_seen: false,
             sniffer: None,
             client_tls_started: false,
-            overflowed: false,
         }
     }
 
@@ -258,7 +257,7 @@ impl Session {
         if queue.len() + bytes.len() > self.limits.max_buffered {
             // Whoever sends this much without a line ending or a reply is not speaking SMTP
             // we can follow: drop, remember, resynchronise on the next line.
-            self.overflowed = true;
+            self.record.limits_hit = true;
             queue.clear_and_resync();
             return;
         }
@@ -299,16 +298,26 @@ impl Session {
                 ClientMode::Commands if !self.first_command_seen && self.maybe_tls_prefix() => {
                     return
                 }
-                mode => {
+                ClientMode::Commands => {
                     let Some(line) = self.client.next_line() else {
                         return;
                     };
                     let (bytes, frame) = (line.bytes.to_vec(), line.frame);
-                    match mode {
-                        ClientMode::Commands => self.command(&bytes, frame),
-                        ClientMode::SaslResponse => self.sasl_response(frame),
-                        _ => self.client_mode = machine::after_line(mode, &bytes),
-                    }
+                    self.command(&bytes, frame);
+                }
+                ClientMode::SaslResponse => {
+                    let Some(line) = self.client.next_line() else {
+                        return;
+                    };
+                    let frame = line.frame;
+                    self.sasl_response(frame);
+                }
+                ClientMode::MessageBody => {
+                    // Message content is only scanned for its end, never kept.
+                    let Some(line) = self.client.next_line() else {
+                        return;
+                    };
+                    self.client_mode = machine::after_line(ClientMode::MessageBody, line.bytes);
                 }
             }
         }
@@ -464,7 +473,7 @@ impl Session {
                 command,
             });
         } else {
-            self.overflowed = true;
+            self.record.limits_hit = true;
         }
     }
 
