@@ -108,6 +108,10 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
     if record.implicit_tls {
         return tls_outcome(record, torn_down, Verdict::ImplicitTls);
     }
+    if record.tls_unannounced {
+        // TLS without the STARTTLS exchange in the capture: the decisive part is missing.
+        return Verdict::Incomplete;
+    }
     let offer = ehlo_offer(record);
     let offered = offer.is_some_and(|r| r.offers("STARTTLS"));
 
@@ -116,7 +120,8 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
             Some(220) => tls_outcome(record, torn_down, Verdict::Upgraded),
             Some(_) if has(FindingKind::MaskedCommand) || tampered => Verdict::Stripped,
             Some(_) => Verdict::Rejected,
-            None if torn_down => Verdict::Rejected,
+            // Torn down without an answer, unless the answer may be in a gap.
+            None if torn_down && record.gap_bytes == 0 => Verdict::Rejected,
             None => Verdict::Incomplete,
         };
     }

@@ -29,6 +29,8 @@
 //! - `ehlo_keywords`: the keywords of the first EHLO reply that was accepted, as sent
 //! - `starttls`: `{ "command": {...}, "reply": REPLY|null }` or null
 //! - `implicit_tls`: TLS from the first byte
+//! - `tls_unannounced`: TLS records appeared but the STARTTLS exchange that announced them is
+//!   not in the capture (gap, or capture started mid-way): the verdict is then `incomplete`
 //! - `tls`: null, or `{ "established", "failed", "client_hello": { "frame", "legacy_version",
 //!   "supported_versions", "sni" }, "server_hello": { "frame", "version", "cipher",
 //!   "downgrade_sentinel" }, "certificate": { "subject", "issuer", "dns_names", "not_before",
@@ -75,6 +77,7 @@ pub struct SessionJson<'a> {
     ehlo_keywords: Vec<String>,
     starttls: Option<&'a Exchange>,
     implicit_tls: bool,
+    tls_unannounced: bool,
     tls: Option<TlsJson<'a>>,
     auth: Option<&'a AuthUse>,
     gap_bytes: u64,
@@ -117,6 +120,7 @@ impl<'a> SessionJson<'a> {
                 .unwrap_or_default(),
             starttls: r.starttls.as_ref(),
             implicit_tls: r.implicit_tls,
+            tls_unannounced: r.tls_unannounced,
             tls: r.tls.as_ref().map(|facts| TlsJson {
                 established: r.tls_established,
                 failed: r.tls_failed,

@@ -94,6 +94,16 @@ impl ByteQueue {
         self.skipping = true;
     }
 
+    /// Whether bytes are being dropped up to the next line ending.
+    pub fn is_resyncing(&self) -> bool {
+        self.skipping
+    }
+
+    /// Stops dropping: what follows a gap is recognisably not the rest of a line.
+    pub fn stop_resync(&mut self) {
+        self.skipping = false;
+    }
+
     /// Takes the next complete line (ending in LF, with or without CR), or a cut line when the
     /// limit is reached without a line ending.
     pub fn next_line(&mut self) -> Option<Line<'_>> {

@@ -159,6 +159,9 @@ pub struct SessionRecord {
     pub starttls: Option<Exchange>,
     /// TLS from the first byte (port 465 style).
     pub implicit_tls: bool,
+    /// TLS records appeared without the STARTTLS exchange that announces them being in the
+    /// capture (lost in a gap, or before the capture began).
+    pub tls_unannounced: bool,
     pub tls: Option<TlsFacts>,
     pub tls_established: bool,
     pub tls_failed: bool,

@@ -132,6 +132,7 @@ impl Session {
                 gaps: Vec::new(),
                 gap_bytes: 0,
                 limits_hit: false,
+                tls_unannounced: false,
                 end: End::CaptureEnded,
                 transcript: Vec::new(),
             },
@@ -254,6 +255,10 @@ impl Session {
             Direction::ToServer => &mut self.client,
             Direction::ToClient => &mut self.server,
         };
+        if queue.is_resyncing() && queue.is_empty() && looks_like_tls_record(bytes) {
+            // After a gap, TLS records are not the tail of a lost line: keep them.
+            queue.stop_resync();
+        }
         if queue.len() + bytes.len() > self.limits.max_buffered {
             // Whoever sends this much without a line ending or a reply is not speaking SMTP
             // we can follow: drop, remember, resynchronise on the next line.
@@ -297,6 +302,9 @@ impl Session {
                 }
                 ClientMode::Commands if !self.first_command_seen && self.maybe_tls_prefix() => {
                     return
+                }
+                ClientMode::Commands if looks_like_tls_record(self.client.peek()) => {
+                    self.tls_unannounced();
                 }
                 ClientMode::Commands => {
                     let Some(line) = self.client.next_line() else {
@@ -356,6 +364,20 @@ impl Session {
         self.record.greeting.is_none()
             && b.len() < 6
             && b.first().is_some_and(|&x| x == 0x16 || x & 0x80 != 0)
+    }
+
+    /// TLS records where plaintext was expected: the upgrade happened in a part of the
+    /// dialogue the capture does not hold (a gap, or a capture that starts mid-way). Both
+    /// directions go to the sniffer; classification will not guess what the upgrade was.
+    fn tls_unannounced(&mut self) {
+        self.record.tls_unannounced = true;
+        self.awaiting = None;
+        self.client_mode = ClientMode::Tls;
+        self.server_tls = true;
+        self.client_tls_started = true;
+        self.sniffer.get_or_insert_with(Box::default);
+        self.process_client();
+        self.process_server();
     }
 
     fn start_implicit_tls(&mut self) {
@@ -488,6 +510,10 @@ impl Session {
 
     fn process_server(&mut self) {
         while !self.server_tls {
+            if looks_like_tls_record(self.server.peek()) {
+                self.tls_unannounced();
+                return;
+            }
             let Some(Line { bytes, frame, .. }) = self.server.next_line() else {
                 return;
             };
@@ -665,6 +691,12 @@ impl Session {
         self.record.end = end;
         self.record
     }
+}
+
+/// A TLS record header (RFC 8446 §5.1: content type 20–23, version 3.x): never the start of
+/// an SMTP line.
+fn looks_like_tls_record(bytes: &[u8]) -> bool {
+    bytes.len() >= 3 && (20..=23).contains(&bytes[0]) && bytes[1] == 3 && bytes[2] <= 4
 }
 
 fn push_capped(reply: &mut Reply, line: &[u8]) {

@@ -538,3 +538,46 @@ fn timestamps_going_backwards_do_not_matter() {
     c.close();
     assert_eq!(one_session(cap).verdict, V::NotOffered);
 }
+
+#[test]
+fn tls_after_a_lost_starttls_is_incomplete_not_not_used() {
+    for lose_reply in [false, true] {
+        let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
+        let mut c = cap.tcp(client(), server());
+        opening(&mut c, OFFER);
+        if lose_reply {
+            c.client(b"STARTTLS\r\n");
+            c.skip_server(b"220 2.0.0 Ready to start TLS\r\n".len());
+        } else {
+            c.skip_client(b"STARTTLS\r\n".len());
+            c.server(b"220 2.0.0 Ready to start TLS\r\n");
+        }
+        tls_handshake(&mut c, "tls13-ok.bin");
+        c.close();
+        let s = one_session(cap);
+        assert_eq!(
+            s.verdict,
+            V::Incomplete,
+            "lost reply {lose_reply}: {:?}",
+            kinds(&s)
+        );
+        assert!(s.has(F::CaptureGap) && s.record.tls_unannounced);
+        assert!(!s.has(F::CleartextMail));
+    }
+}
+
+#[test]
+fn capture_starting_inside_tls_is_incomplete_and_midstream() {
+    let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
+    let mut c = cap.tcp(client(), server());
+    for (from_client, bytes) in tls_vector("tls13-ok.bin").into_iter().skip(3) {
+        if from_client {
+            c.client(&bytes);
+        } else {
+            c.server(&bytes);
+        }
+    }
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::Incomplete);
+    assert!(s.has(F::Midstream), "{:?}", kinds(&s));
+}
