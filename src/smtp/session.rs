@@ -346,24 +346,23 @@ impl Session {
         self.expect_reply(Slot::Other, Some(Awaited::Auth), command);
     }
 
-    /// The client spoke first with a TLS ClientHello (record type 22, handshake type 1) or an
-    /// SSLv2-style hello: implicit TLS.
+    /// The client's first bytes are a TLS ClientHello (record type 22, handshake type 1) or an
+    /// SSLv2-style hello: implicit TLS — even when the server's plaintext greeting came first
+    /// (a client speaking TLS to a plaintext port). A STARTTLS client sends commands first, so
+    /// only a capture missing the start could show its ClientHello first: without the TCP
+    /// handshake or a greeting, it counts as implicit only on port 465.
     fn opens_with_tls(&self) -> bool {
-        if self.record.greeting.is_some() || !self.server.is_empty() {
-            return false;
-        }
         let b = self.client.peek();
         let tls = b.len() >= 6 && b[0] == 0x16 && b[1] == 3 && b[5] == 1;
         let sslv2 = b.len() >= 3 && b[0] & 0x80 != 0 && b[2] == 1;
-        tls || sslv2
+        let start_known = self.record.handshake_seen || self.record.greeting.is_some();
+        (tls || sslv2) && (start_known || self.record.server.port() == 465)
     }
 
     /// Too few client bytes yet to tell a ClientHello from a command.
     fn maybe_tls_prefix(&self) -> bool {
         let b = self.client.peek();
-        self.record.greeting.is_none()
-            && b.len() < 6
-            && b.first().is_some_and(|&x| x == 0x16 || x & 0x80 != 0)
+        b.len() < 6 && b.first().is_some_and(|&x| x == 0x16 || x & 0x80 != 0)
     }
 
     /// TLS records where plaintext was expected: the upgrade happened in a part of the
@@ -387,7 +386,15 @@ impl Session {
         self.greeting_expected = false;
         self.client_mode = ClientMode::Tls;
         self.server_tls = true;
-        self.sniffer = Some(Box::default());
+        let mut sniffer = Box::<TlsSniffer>::default();
+        if let Some(greeting) = &self.record.greeting {
+            // The server greeted in plaintext where TLS was due: that is what the server's
+            // side of this TLS connection holds.
+            let mut line = greeting.first_line().as_bytes().to_vec();
+            line.extend_from_slice(b"\r\n");
+            sniffer.feed(Direction::ToClient, &line, greeting.frame);
+        }
+        self.sniffer = Some(sniffer);
     }
 
     fn command(&mut self, line: &[u8], frame: u64) {
