@@ -494,36 +494,31 @@ fn weak_version_sentinel_and_certificate_findings() {
 }
 
 #[test]
-fn certificate_host_mismatch_against_the_banner_name() {
-    let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
-    let mut c = cap.tcp(client(), server());
-    c.handshake();
-    c.server(b"220 mail.other.test ESMTP\r\n");
-    c.client(EHLO);
-    c.server(OFFER);
-    c.client(b"STARTTLS\r\n");
-    c.server(b"220 2.0.0 Ready to start TLS\r\n");
-    tls_handshake(&mut c, "tls12-ok.bin");
-    c.close();
-    let s = one_session(cap);
-    assert_eq!(s.verdict, V::Upgraded);
-    // tls12-ok.bin's client sends SNI mail.example.test, which the certificate names.
-    let sni = s
-        .record
-        .tls
-        .as_ref()
-        .unwrap()
-        .client_hello
-        .as_ref()
-        .unwrap()
-        .sni
-        .clone();
-    assert_eq!(
-        s.has(F::CertHostMismatch),
-        sni.is_none(),
-        "sni {sni:?}: {:?}",
-        kinds(&s)
-    );
+fn certificate_host_is_judged_against_sni_else_the_banner() {
+    // The certificate names mail.example.test and *.mx.example.test.
+    let session = |banner: &[u8], vector: &str| {
+        let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
+        let mut c = cap.tcp(client(), server());
+        c.handshake();
+        c.server(banner);
+        c.client(EHLO);
+        c.server(OFFER);
+        c.client(b"STARTTLS\r\n");
+        c.server(b"220 2.0.0 Ready to start TLS\r\n");
+        tls_handshake(&mut c, vector);
+        c.close();
+        one_session(cap)
+    };
+    // No SNI: the banner's name decides.
+    let other = session(b"220 mail.other.test ESMTP\r\n", "tls12-no-sni.bin");
+    assert_eq!(other.verdict, V::Upgraded);
+    assert!(finding(&other, F::CertHostMismatch).evidence.escaped().contains("mail.other.test"));
+    assert!(other.tls_rpt().contains(&"certificate-host-mismatch"));
+    let wildcard = session(b"220 a.mx.example.test ESMTP\r\n", "tls12-no-sni.bin");
+    assert!(!wildcard.has(F::CertHostMismatch), "{:?}", kinds(&wildcard));
+    // SNI mail.example.test, which the certificate names, wins over the banner.
+    let sni = session(b"220 mail.other.test ESMTP\r\n", "tls12-ok.bin");
+    assert!(!sni.has(F::CertHostMismatch), "{:?}", kinds(&sni));
 }
 
 #[test]
