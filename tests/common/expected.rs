@@ -135,3 +135,16 @@ pub fn check(dir: &Path, table: &[Row]) -> Vec<String> {
     }
     failures
 }
+
+/// Loads `dir/EXPECTED.tsv` and checks every capture in `dir` against it.
+pub fn assert_folder(dir: &Path) {
+    let table = load(&dir.join("EXPECTED.tsv"));
+    assert!(!table.is_empty(), "{}: no rows", dir.display());
+    let failures = check(dir, &table);
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -60,6 +60,17 @@ pub fn tls_vector(name: &str) -> Vec<(bool, Vec<u8>)> {
     chunks
 }
 
+/// Writes a real TLS conversation (see [`tls_vector`]) onto a connection, after its `220`.
+pub fn replay_tls(c: &mut capture_writer::Conn, vector: &str) {
+    for (from_client, bytes) in tls_vector(vector) {
+        if from_client {
+            c.client(&bytes);
+        } else {
+            c.server(&bytes);
+        }
+    }
+}
+
 /// Analyses a capture held in memory.
 pub fn analyze_bytes(bytes: &[u8]) -> mailtap::Analysis {
     mailtap::analyze(bytes, &mailtap::analyzer::Config::default()).expect("a readable capture")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::common::capture_writer::{Capture, Format, Link};
-use crate::common::{mailtap, mailtap_json, temp_path, tls_vector};
+use crate::common::{mailtap, mailtap_json, replay_tls, temp_path};
 
 /// Two sessions: one upgraded, one through a "firewall" that masked STARTTLS.
 fn two_sessions(name: &str) -> PathBuf {
@@ -20,13 +20,7 @@ fn two_sessions(name: &str) -> PathBuf {
     a.server(b"250-mx.example.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
     a.client(b"STARTTLS\r\n");
     a.server(b"220 2.0.0 Ready to start TLS\r\n");
-    for (from_client, bytes) in tls_vector("tls13-ok.bin") {
-        if from_client {
-            a.client(&bytes);
-        } else {
-            a.server(&bytes);
-        }
-    }
+    replay_tls(&mut a, "tls13-ok.bin");
     a.close();
     let mut b = cap.tcp(
         "192.0.2.11:40001".parse().unwrap(),

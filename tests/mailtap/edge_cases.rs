@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailtap::classify::{FindingKind as F, SessionReport, Verdict as V};
 
 use crate::common::capture_writer::{Capture, Conn, Format, Link, Resolution};
-use crate::common::{analyze_bytes, tls_vector};
+use crate::common::{analyze_bytes, replay_tls, tls_vector};
 
 const GREETING: &[u8] = b"220 mx.example.test ESMTP Postfix\r\n";
 const EHLO: &[u8] = b"EHLO client.example.test\r\n";
@@ -28,17 +28,6 @@ fn opening(c: &mut Conn, ehlo_reply: &[u8]) {
     c.server(GREETING);
     c.client(EHLO);
     c.server(ehlo_reply);
-}
-
-/// A real TLS 1.3 handshake and some application data, after the 220.
-fn tls_handshake(c: &mut Conn, vector: &str) {
-    for (from_client, bytes) in tls_vector(vector) {
-        if from_client {
-            c.client(&bytes);
-        } else {
-            c.server(&bytes);
-        }
-    }
 }
 
 fn one_session(cap: Capture) -> SessionReport {
@@ -75,7 +64,7 @@ fn upgraded_session(format: Format, link: Link) -> Capture {
     opening(&mut c, OFFER);
     c.client(b"STARTTLS\r\n");
     c.server(b"220 2.0.0 Ready to start TLS\r\n");
-    tls_handshake(&mut c, "tls13-ok.bin");
+    replay_tls(&mut c, "tls13-ok.bin");
     c.close();
     cap
 }
@@ -170,7 +159,7 @@ fn one_byte_segments_out_of_order_retransmitted_and_overlapping() {
     c.client(b"STAR");
     c.client_overlapping(2, b"TTLS\r\n"); // resends "AR"
     c.server(b"220 2.0.0 Ready\r\n");
-    tls_handshake(&mut c, "tls13-ok.bin");
+    replay_tls(&mut c, "tls13-ok.bin");
     c.close();
     let s = one_session(cap);
     assert_eq!(s.verdict, V::Upgraded, "{:?}", kinds(&s));
@@ -270,7 +259,7 @@ fn command_injection_cve_2011_0411() {
     opening(&mut c, OFFER);
     let frame = c.client(b"STARTTLS\r\nRSET\r\n") as u64;
     c.server(b"220 2.0.0 Ready to start TLS\r\n");
-    tls_handshake(&mut c, "tls13-ok.bin");
+    replay_tls(&mut c, "tls13-ok.bin");
     c.close();
     let s = one_session(cap);
     assert_eq!(s.verdict, V::Upgraded);
@@ -287,7 +276,7 @@ fn response_injection_before_the_client_hello() {
     c.client(b"STARTTLS\r\n");
     c.server(b"220 2.0.0 Ready to start TLS\r\n");
     let frame = c.server(b"250-mx.example.test\r\n250 AUTH PLAIN\r\n") as u64;
-    tls_handshake(&mut c, "tls13-ok.bin");
+    replay_tls(&mut c, "tls13-ok.bin");
     c.close();
     let s = one_session(cap);
     assert_eq!(s.verdict, V::Upgraded);
@@ -426,7 +415,7 @@ fn inconsistent_offer_between_sessions_of_one_server() {
     opening(&mut a, OFFER);
     a.client(b"STARTTLS\r\n");
     a.server(b"220 go ahead\r\n");
-    tls_handshake(&mut a, "tls13-ok.bin");
+    replay_tls(&mut a, "tls13-ok.bin");
     a.close();
     cap.advance_time(Duration::from_secs(5));
     let mut b = cap.tcp("192.0.2.10:40001".parse().unwrap(), server());
@@ -461,7 +450,7 @@ fn implicit_tls_on_465() {
     let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
     let mut c = cap.tcp(client(), "198.51.100.25:465".parse().unwrap());
     c.handshake();
-    tls_handshake(&mut c, "tls13-ok.bin");
+    replay_tls(&mut c, "tls13-ok.bin");
     c.close();
     let s = one_session(cap);
     assert_eq!(s.verdict, V::ImplicitTls, "{:?}", kinds(&s));
@@ -483,7 +472,7 @@ fn weak_version_sentinel_and_certificate_findings() {
         opening(&mut c, OFFER);
         c.client(b"STARTTLS\r\n");
         c.server(b"220 2.0.0 Ready to start TLS\r\n");
-        tls_handshake(&mut c, vector);
+        replay_tls(&mut c, vector);
         c.close();
         let s = one_session(cap);
         assert_eq!(s.verdict, V::Upgraded, "{vector}: {:?}", kinds(&s));
@@ -505,14 +494,17 @@ fn certificate_host_is_judged_against_sni_else_the_banner() {
         c.server(OFFER);
         c.client(b"STARTTLS\r\n");
         c.server(b"220 2.0.0 Ready to start TLS\r\n");
-        tls_handshake(&mut c, vector);
+        replay_tls(&mut c, vector);
         c.close();
         one_session(cap)
     };
     // No SNI: the banner's name decides.
     let other = session(b"220 mail.other.test ESMTP\r\n", "tls12-no-sni.bin");
     assert_eq!(other.verdict, V::Upgraded);
-    assert!(finding(&other, F::CertHostMismatch).evidence.escaped().contains("mail.other.test"));
+    assert!(finding(&other, F::CertHostMismatch)
+        .evidence
+        .escaped()
+        .contains("mail.other.test"));
     assert!(other.tls_rpt().contains(&"certificate-host-mismatch"));
     let wildcard = session(b"220 a.mx.example.test ESMTP\r\n", "tls12-no-sni.bin");
     assert!(!wildcard.has(F::CertHostMismatch), "{:?}", kinds(&wildcard));
@@ -547,7 +539,7 @@ fn tls_after_a_lost_starttls_is_incomplete_not_not_used() {
             c.skip_client(b"STARTTLS\r\n".len());
             c.server(b"220 2.0.0 Ready to start TLS\r\n");
         }
-        tls_handshake(&mut c, "tls13-ok.bin");
+        replay_tls(&mut c, "tls13-ok.bin");
         c.close();
         let s = one_session(cap);
         assert_eq!(

@@ -5,14 +5,5 @@ use crate::common::{expected, repo};
 
 #[test]
 fn every_fixture_gets_its_expected_verdict_and_findings() {
-    let dir = repo().join("fixtures");
-    let table = expected::load(&dir.join("EXPECTED.tsv"));
-    assert!(!table.is_empty());
-    let failures = expected::check(&dir, &table);
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    expected::assert_folder(&repo().join("fixtures"));
 }
