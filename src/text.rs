@@ -69,6 +69,14 @@ impl WireText {
     }
 }
 
+/// Text mailtap wrote itself (a finding's explanation); escaped like the rest when shown,
+/// since it may quote the wire.
+impl From<String> for WireText {
+    fn from(text: String) -> Self {
+        WireText::new(text.as_bytes())
+    }
+}
+
 impl fmt::Debug for WireText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.escaped())

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::classify::{ehlo_offer, Finding, FindingKind, SessionReport, Severity};
-use crate::text::WireText;
 
 /// Servers remembered at most (memory bound; the oldest are not evicted, new ones not added).
 const MAX_SERVERS: usize = 100_000;
@@ -36,9 +35,7 @@ fn finding(report: &SessionReport, offered: bool, other_frame: u64) -> Finding {
         kind: FindingKind::InconsistentOffer,
         severity: Severity::Warning,
         frame,
-        evidence: WireText::new(
-            format!("STARTTLS {here} here, {there} by the same server in the session starting at frame {other_frame}").as_bytes(),
-        ),
+        evidence: format!("STARTTLS {here} here, {there} by the same server in the session starting at frame {other_frame}").into(),
     }
 }
 

@@ -154,7 +154,7 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
             Kind::AuthBeforeTls,
             Severity::High,
             auth.frame,
-            WireText::new(format!("AUTH {} in cleartext", auth.mechanism).as_bytes()),
+            format!("AUTH {} in cleartext", auth.mechanism).into(),
         );
     }
     // S12.
@@ -184,14 +184,12 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
             Kind::CaptureGap,
             Severity::Info,
             first.frame,
-            WireText::new(
-                format!(
-                    "{} bytes missing from the capture in {} place(s)",
-                    r.gap_bytes,
-                    r.gaps.len()
-                )
-                .as_bytes(),
-            ),
+            format!(
+                "{} bytes missing from the capture in {} place(s)",
+                r.gap_bytes,
+                r.gaps.len()
+            )
+            .into(),
         );
     }
     if !r.handshake_seen && !r.dialogue_start_seen {
@@ -231,7 +229,7 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
                 Kind::DowngradeSentinel,
                 severity,
                 hello.frame,
-                WireText::new(format!("ServerHello.random ends with {which}").as_bytes()),
+                format!("ServerHello.random ends with {which}").into(),
             );
         }
         if hello.version.is_weak() {
@@ -239,7 +237,7 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
                 Kind::WeakTlsVersion,
                 Severity::Warning,
                 hello.frame,
-                WireText::new(format!("negotiated {}", hello.version).as_bytes()),
+                format!("negotiated {}", hello.version).into(),
             );
         }
     }
@@ -250,14 +248,12 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
             Kind::CertExpired,
             Severity::Warning,
             cert.frame,
-            WireText::new(
-                format!(
-                    "certificate of {} expired (notAfter {})",
-                    cert.subject,
-                    crate::capture::Timestamp::new(cert.not_after, 0)
-                )
-                .as_bytes(),
-            ),
+            format!(
+                "certificate of {} expired (notAfter {})",
+                cert.subject,
+                crate::capture::Timestamp::new(cert.not_after, 0)
+            )
+            .into(),
         );
     }
     if now < cert.not_before {
@@ -265,14 +261,12 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
             Kind::CertNotYetValid,
             Severity::Warning,
             cert.frame,
-            WireText::new(
-                format!(
-                    "certificate of {} not valid before {}",
-                    cert.subject,
-                    crate::capture::Timestamp::new(cert.not_before, 0)
-                )
-                .as_bytes(),
-            ),
+            format!(
+                "certificate of {} not valid before {}",
+                cert.subject,
+                crate::capture::Timestamp::new(cert.not_before, 0)
+            )
+            .into(),
         );
     }
     if cert.self_signed {
@@ -280,7 +274,7 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
             Kind::CertSelfSigned,
             Severity::Warning,
             cert.frame,
-            WireText::new(format!("self-signed certificate {}", cert.subject).as_bytes()),
+            format!("self-signed certificate {}", cert.subject).into(),
         );
     }
     if let Some(host) = expected_host(r) {
@@ -289,9 +283,7 @@ fn tls_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, Wir
                 Kind::CertHostMismatch,
                 Severity::Warning,
                 cert.frame,
-                WireText::new(
-                    format!("certificate {} does not name {host}", cert.subject).as_bytes(),
-                ),
+                format!("certificate {} does not name {host}", cert.subject).into(),
             );
         }
     }
