@@ -10,21 +10,23 @@
 //! and Suricata do). Everything else costs one decode and one port lookup. Connections to an
 //! SMTP port that never carry a byte are not sessions; they are counted in [`Summary`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::capture::{Frame, Timestamp};
 use crate::classify::{self, FindingKind, SessionReport};
-use crate::decode::{self, Skip, TcpSegment};
+use crate::decode::{self, Lazy, Skip, TcpSegment};
 use crate::reassembly::{Chunk, Closing, Connection};
 use crate::smtp::record::End;
 use crate::smtp::{Detection, Session, SessionLimits};
 use crate::Direction;
 
+mod flows;
 mod offers;
 mod ports;
+
+use flows::{ByContent, FlowKey, FlowTable};
 
 pub use offers::OfferHistory;
 pub use ports::PortSet;
@@ -115,19 +117,6 @@ pub struct Skipped {
     pub unsupported_link: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct FlowKey(SocketAddr, SocketAddr);
-
-impl FlowKey {
-    fn of(segment: &TcpSegment<'_>) -> Self {
-        if segment.src <= segment.dst {
-            FlowKey(segment.src, segment.dst)
-        } else {
-            FlowKey(segment.dst, segment.src)
-        }
-    }
-}
-
 /// Why a flow is tracked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Found {
@@ -154,7 +143,17 @@ enum Entry {
     /// Ended; kept a while so stragglers (the last ACK, a retransmission) start no new flow.
     Ended {
         since: Timestamp,
+        by_content: bool,
     },
+}
+
+impl ByContent for Entry {
+    fn by_content(&self) -> bool {
+        match self {
+            Entry::Open(flow) => matches!(flow.found, Found::ByContent { .. }),
+            Entry::Ended { by_content, .. } => *by_content,
+        }
+    }
 }
 
 /// How long an ended flow's tombstone is kept, in capture seconds.
@@ -162,7 +161,7 @@ const TOMBSTONE_SECS: u64 = 120;
 
 pub struct Analyzer {
     config: Config,
-    flows: HashMap<FlowKey, Entry>,
+    flows: FlowTable<Entry>,
     summary: Summary,
     offers: OfferHistory,
     now: Timestamp,
@@ -174,7 +173,7 @@ impl Analyzer {
     pub fn new(config: Config) -> Self {
         Analyzer {
             config,
-            flows: HashMap::new(),
+            flows: FlowTable::new(),
             summary: Summary::default(),
             offers: OfferHistory::default(),
             now: Timestamp::default(),
@@ -195,9 +194,20 @@ impl Analyzer {
         if frame.ts > self.now {
             self.now = frame.ts;
         }
-        match decode::decode(frame) {
-            Ok(segment) => self.segment(&segment, frame, out),
-            Err(skip) => {
+        match decode::decode_lazy(frame) {
+            // Most segments of a big capture end here, after a look at ports and payload.
+            Lazy::Tcp(raw) => {
+                if self.may_concern(raw.src_port(), raw.dst_port(), raw.payload()) {
+                    self.segment(&raw.segment(), frame, out);
+                }
+            }
+            Lazy::Decoded(Ok(segment)) => {
+                let (src, dst) = (segment.src.port(), segment.dst.port());
+                if self.may_concern(src, dst, segment.payload) {
+                    self.segment(&segment, frame, out);
+                }
+            }
+            Lazy::Decoded(Err(skip)) => {
                 let s = &mut self.summary.skipped;
                 match skip {
                     Skip::NotTcp => s.not_tcp += 1,
@@ -229,7 +239,7 @@ impl Analyzer {
             .iter()
             .filter(|(_, entry)| match entry {
                 Entry::Open(flow) => self.now.seconds_since(flow.last_seen) >= timeout,
-                Entry::Ended { since } => self.now.seconds_since(*since) >= TOMBSTONE_SECS,
+                Entry::Ended { since, .. } => self.now.seconds_since(*since) >= TOMBSTONE_SECS,
             })
             .map(|(key, _)| *key)
             .collect();
@@ -256,6 +266,7 @@ impl Analyzer {
         self.flows.clear();
     }
 
+    /// A TCP segment that [`Analyzer::may_concern`] let through.
     fn segment(
         &mut self,
         segment: &TcpSegment<'_>,
@@ -263,8 +274,10 @@ impl Analyzer {
         out: &mut dyn FnMut(SessionReport),
     ) {
         let key = FlowKey::of(segment);
-        match self.flows.get_mut(&key) {
-            Some(Entry::Open(_)) => {}
+        let limits = self.config.limits;
+        // One lookup in the common case: a segment of a flow already open.
+        let after = match self.flows.get_mut(&key) {
+            Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
             Some(Entry::Ended { .. }) => {
                 // A new connection on the same addresses starts with a SYN; anything else
                 // belongs to the one that ended.
@@ -272,89 +285,55 @@ impl Analyzer {
                     return;
                 }
                 self.flows.remove(&key);
-                if !self.start_flow(key, segment, frame, out) {
-                    return;
-                }
+                self.start_and_advance(key, segment, frame, out)
             }
-            None => {
-                if !self.start_flow(key, segment, frame, out) {
-                    return;
-                }
-            }
-        }
-        let Some(Entry::Open(flow)) = self.flows.get_mut(&key) else {
-            return;
+            None => self.start_and_advance(key, segment, frame, out),
         };
-        let Some(dir) = flow.conn.direction_of(segment) else {
-            return;
-        };
-        flow.last_seen = frame.ts;
-        let flags = segment.flags;
-        if flags.syn && !flags.ack && dir == Direction::ToServer {
-            flow.syn = true;
-        }
-        if flags.syn && flags.ack && dir == Direction::ToClient {
-            flow.syn_ack = true;
-        }
-        if flags.rst && dir == Direction::ToClient {
-            flow.server_reset = true;
-        }
-        let (client, server) = (flow.conn.client, flow.conn.server);
-        let limits = self.config.limits;
-        let handshake_seen = flow.conn.handshake_seen() || flags.syn;
-        let OpenFlow {
-            conn,
-            session,
-            first_frame,
-            first_time,
-            found,
-            ..
-        } = &mut **flow;
-        if let Some(s) = session.as_mut() {
-            s.saw_frame(frame.number, frame.ts);
-        }
-        let closing = conn.segment(dir, segment, frame.number, &mut |d, chunk| {
-            let s = session.get_or_insert_with(|| {
-                let mut s = Session::new(
-                    client,
-                    server,
-                    *first_frame,
-                    *first_time,
-                    handshake_seen,
-                    limits,
+        match after {
+            After::Open => {}
+            After::NotSmtp => {
+                // Not SMTP after all (an FTP greeting, say): forget it without a report.
+                self.flows.insert(
+                    key,
+                    Entry::Ended {
+                        since: self.now,
+                        by_content: true,
+                    },
                 );
-                s.saw_frame(frame.number, frame.ts);
-                s
-            });
-            match chunk {
-                Chunk::Data { bytes, frame } => s.data(d, bytes, frame),
-                Chunk::Gap { len, frame } => s.gap(d, len, frame),
             }
-        });
-        let mut not_smtp = false;
-        if let Some(s) = session.as_ref() {
-            if !s.wants_payload() {
-                conn.discard_payload();
-            }
-            if let Found::ByContent { confirmed } = found {
-                match s.detection() {
-                    Detection::Smtp => *confirmed = true,
-                    Detection::NotSmtp => not_smtp = true,
-                    Detection::Undecided => {}
-                }
-            }
+            After::End(end) => self.end_flow(key, end, out),
         }
-        let end = match closing {
-            Some(Closing::Rst(by)) => Some(End::Reset { by }),
-            Some(Closing::Fin(_)) if conn.is_closed() => Some(End::Closed),
-            _ => None,
-        };
-        if not_smtp {
-            // Not SMTP after all (an FTP greeting, say): forget it without a report.
-            self.flows.insert(key, Entry::Ended { since: self.now });
-        } else if let Some(end) = end {
-            self.end_flow(key, end, out);
+    }
+
+    /// Starts a flow with this segment if it is SMTP's, and takes the segment.
+    fn start_and_advance(
+        &mut self,
+        key: FlowKey,
+        segment: &TcpSegment<'_>,
+        frame: &Frame<'_>,
+        out: &mut dyn FnMut(SessionReport),
+    ) -> After {
+        if !self.start_flow(key, segment, frame, out) {
+            return After::Open;
         }
+        match self.flows.get_mut(&key) {
+            Some(Entry::Open(flow)) => advance(flow, segment, frame, self.config.limits),
+            _ => After::Open,
+        }
+    }
+
+    /// Whether a segment can belong to a tracked flow or start one: on an SMTP port, opening
+    /// like SMTP, or on the two ports of a flow found by content. Exact: `false` means
+    /// [`Analyzer::segment`] would do nothing with it; it costs no hashing of the addresses.
+    #[inline]
+    fn may_concern(&self, src: u16, dst: u16, payload: &[u8]) -> bool {
+        let ports = &self.config.ports;
+        ports.contains(src)
+            || ports.contains(dst)
+            || self.flows.may_hold_content(src, dst)
+            || (self.config.content_detection
+                && !payload.is_empty()
+                && content_role(payload).is_some())
     }
 
     /// Starts tracking a flow if this segment belongs to SMTP (by port or by content).
@@ -444,8 +423,12 @@ impl Analyzer {
 
     /// Ends a flow: reports its session (if it is one) and leaves a tombstone.
     fn end_flow(&mut self, key: FlowKey, end: End, out: &mut dyn FnMut(SessionReport)) {
-        let Some(Entry::Open(flow)) = self.flows.insert(key, Entry::Ended { since: self.now })
-        else {
+        let by_content = self.flows.get(&key).is_some_and(Entry::by_content);
+        let tombstone = Entry::Ended {
+            since: self.now,
+            by_content,
+        };
+        let Some(Entry::Open(flow)) = self.flows.insert(key, tombstone) else {
             return;
         };
         let mut flow = *flow;
@@ -515,6 +498,91 @@ impl Analyzer {
         for kind in kinds {
             *self.summary.findings.entry(kind.name()).or_default() += 1;
         }
+    }
+}
+
+/// What became of a flow after one of its segments.
+enum After {
+    /// Still open (or the segment was not the flow's).
+    Open,
+    /// Found by content, and its content says it is not SMTP.
+    NotSmtp,
+    /// Closed or reset: report it.
+    End(End),
+}
+
+/// One segment of an open flow: reassembly, the SMTP session, and what follows.
+fn advance(
+    flow: &mut OpenFlow,
+    segment: &TcpSegment<'_>,
+    frame: &Frame<'_>,
+    limits: SessionLimits,
+) -> After {
+    let Some(dir) = flow.conn.direction_of(segment) else {
+        return After::Open;
+    };
+    flow.last_seen = frame.ts;
+    let flags = segment.flags;
+    if flags.syn && !flags.ack && dir == Direction::ToServer {
+        flow.syn = true;
+    }
+    if flags.syn && flags.ack && dir == Direction::ToClient {
+        flow.syn_ack = true;
+    }
+    if flags.rst && dir == Direction::ToClient {
+        flow.server_reset = true;
+    }
+    let (client, server) = (flow.conn.client, flow.conn.server);
+    let handshake_seen = flow.conn.handshake_seen() || flags.syn;
+    let OpenFlow {
+        conn,
+        session,
+        first_frame,
+        first_time,
+        found,
+        ..
+    } = flow;
+    if let Some(s) = session.as_mut() {
+        s.saw_frame(frame.number, frame.ts);
+    }
+    let closing = conn.segment(dir, segment, frame.number, &mut |d, chunk| {
+        let s = session.get_or_insert_with(|| {
+            let mut s = Session::new(
+                client,
+                server,
+                *first_frame,
+                *first_time,
+                handshake_seen,
+                limits,
+            );
+            s.saw_frame(frame.number, frame.ts);
+            s
+        });
+        match chunk {
+            Chunk::Data { bytes, frame } => s.data(d, bytes, frame),
+            Chunk::Gap { len, frame } => s.gap(d, len, frame),
+        }
+    });
+    let mut not_smtp = false;
+    if let Some(s) = session.as_ref() {
+        if !s.wants_payload() {
+            conn.discard_payload();
+        }
+        if let Found::ByContent { confirmed } = found {
+            match s.detection() {
+                Detection::Smtp => *confirmed = true,
+                Detection::NotSmtp => not_smtp = true,
+                Detection::Undecided => {}
+            }
+        }
+    }
+    if not_smtp {
+        return After::NotSmtp;
+    }
+    match closing {
+        Some(Closing::Rst(by)) => After::End(End::Reset { by }),
+        Some(Closing::Fin(_)) if conn.is_closed() => After::End(End::Closed),
+        _ => After::Open,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod analyzer;
 pub mod capture;
 pub mod classify;
 pub mod decode;
+pub mod parallel;
 pub mod reassembly;
 pub mod report;
 pub mod smtp;
@@ -45,7 +46,7 @@ use std::io::Read;
 use std::ops::ControlFlow;
 
 use analyzer::{Analyzer, OfferHistory, Summary};
-use capture::file::{CaptureError, FileReader};
+use capture::file::{CaptureError, FileReader, Progress};
 use classify::SessionReport;
 
 /// How reading one capture ended.
@@ -61,14 +62,44 @@ pub struct Outcome {
 pub fn analyze_with(
     input: impl Read + Send,
     config: &analyzer::Config,
+    on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    analyze_until(input, config, None, || false, on_session)
+}
+
+/// [`analyze_with`], counting the bytes read into `progress` as it goes (for a progress bar
+/// on another thread: [`Progress::bytes`] against the file's size).
+pub fn analyze_with_progress(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: &Progress,
+    on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    analyze_until(input, config, Some(progress), || false, on_session)
+}
+
+/// The one loop behind the entry points; `stop` is asked after every frame (and ends the
+/// input early, sessions still open reported as at its end).
+pub(crate) fn analyze_until(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: Option<&Progress>,
+    stop: impl Fn() -> bool,
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
     let mut reader = FileReader::new(input)?;
+    if let Some(progress) = progress {
+        reader = reader.with_progress(progress.clone());
+    }
     let mut analyzer = Analyzer::new(config.clone());
     let damage = reader
         .for_each_frame(|frame| {
             analyzer.frame(frame, &mut on_session);
-            ControlFlow::Continue(())
+            if stop() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .err();
     analyzer.finish(&mut on_session);

@@ -5,6 +5,7 @@
 //! etherparse's lax parser, which keeps what it could read of a truncated packet. No byte is
 //! copied: a [`TcpSegment`] borrows the frame.
 
+mod fast;
 mod link;
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +24,7 @@ pub struct TcpFlags {
 }
 
 /// One TCP segment, borrowed from its frame.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegment<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -50,7 +51,42 @@ pub enum Skip {
 }
 
 /// Decodes one frame down to TCP.
+///
+/// The common case (complete, unfragmented IPv4/IPv6 over Ethernet, cooked or raw links) is
+/// read by hand; everything else goes through etherparse. Both give the same answer.
+#[inline]
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<TcpSegment<'a>, Skip> {
+    match decode_lazy(frame) {
+        Lazy::Tcp(raw) => Ok(raw.segment()),
+        Lazy::Decoded(decoded) => decoded,
+    }
+}
+
+pub use fast::Raw;
+
+/// A frame decoded as far as deciding whether it matters needs.
+#[derive(Clone, Copy, Debug)]
+pub enum Lazy<'a> {
+    /// A TCP segment read by the fast path: ports and payload at hand, the rest on demand
+    /// ([`Raw::segment`] gives what [`decode`] gives).
+    Tcp(Raw<'a>),
+    /// Decoded whole (the fast path's answer was a skip, or it did not know the frame).
+    Decoded(Result<TcpSegment<'a>, Skip>),
+}
+
+/// Like [`decode`], but a common TCP segment is only located: most segments of a big capture
+/// are dropped after a look at their ports and first payload bytes.
+#[inline]
+pub fn decode_lazy<'a>(frame: &Frame<'a>) -> Lazy<'a> {
+    match fast::decode(frame.link, frame.data) {
+        Some(Ok(raw)) => Lazy::Tcp(raw),
+        Some(Err(skip)) => Lazy::Decoded(Err(skip)),
+        None => Lazy::Decoded(decode_full(frame)),
+    }
+}
+
+/// Decodes one frame with etherparse's full slicing (the reference for [`decode`]).
+fn decode_full<'a>(frame: &Frame<'a>) -> Result<TcpSegment<'a>, Skip> {
     let sliced = link::slice(frame.link, frame.data)?;
     tcp_segment(&sliced)
 }
@@ -128,5 +164,179 @@ fn claimed_tcp_len(packet: &LaxSlicedPacket<'_>) -> Option<usize> {
             (v6.header().payload_length() as usize).checked_sub(v6.extensions().slice().len())
         }
         LaxNetSlice::Arp(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{LinkType, Timestamp};
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn tcp_header(payload: &[u8], options: usize) -> Vec<u8> {
+        let mut t = vec![0x9c, 0x40, 0, 25, 1, 2, 3, 4, 5, 6, 7, 8];
+        t.push((((20 + options) / 4) << 4) as u8);
+        t.extend_from_slice(&[0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        t.extend(std::iter::repeat_n(1, options));
+        t.extend_from_slice(payload);
+        t
+    }
+
+    fn ipv4(proto: u8, l4: &[u8], options: usize, fragment: u16) -> Vec<u8> {
+        let total = (20 + options + l4.len()) as u16;
+        let mut p = vec![0x45 + (options / 4) as u8, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        p.extend_from_slice(&fragment.to_be_bytes());
+        p.extend_from_slice(&[64, proto, 0, 0, 192, 0, 2, 10, 198, 51, 100, 25]);
+        p.extend(std::iter::repeat_n(1, options));
+        p.extend_from_slice(l4);
+        p
+    }
+
+    fn ipv6(next: u8, l4: &[u8], hop_by_hop: bool) -> Vec<u8> {
+        let ext: &[u8] = if hop_by_hop {
+            &[6, 0, 1, 4, 0, 0, 0, 0]
+        } else {
+            &[]
+        };
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((ext.len() + l4.len()) as u16).to_be_bytes());
+        p.push(if hop_by_hop { 0 } else { next });
+        p.push(64);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8]);
+        p.extend_from_slice(&[0; 11]);
+        p.push(0x10);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8]);
+        p.extend_from_slice(&[0; 11]);
+        p.push(0x25);
+        p.extend_from_slice(ext);
+        p.extend_from_slice(l4);
+        p
+    }
+
+    /// Frames of every link type around IP packets of every kind.
+    fn frames() -> Vec<(LinkType, Vec<u8>)> {
+        let payload = b"EHLO client.example.test\r\n";
+        let tcp = tcp_header(payload, 0);
+        let tcp_opts = tcp_header(payload, 12);
+        let udp = [0x9c, 0x40, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4];
+        let packets = vec![
+            ipv4(6, &tcp, 0, 0x4000),
+            ipv4(6, &tcp_opts, 8, 0),
+            ipv4(6, &tcp_header(b"", 0), 0, 0),
+            ipv4(17, &udp, 0, 0),
+            ipv4(1, &[8, 0, 0, 0, 0, 0, 0, 0], 0, 0),
+            ipv4(6, &tcp, 0, 0x2000),
+            ipv4(6, &tcp, 0, 0x0010),
+            ipv4(51, &[6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0, 0),
+            ipv6(6, &tcp, false),
+            ipv6(6, &tcp_opts, true),
+            ipv6(17, &udp, false),
+            ipv6(58, &[128, 0, 0, 0], false),
+            ipv6(44, &[6, 0, 0, 1, 0, 0, 0, 1], false),
+        ];
+        let mut frames = Vec::new();
+        for packet in &packets {
+            let ether_type: &[u8] = if packet[0] >> 4 == 4 {
+                &[8, 0]
+            } else {
+                &[0x86, 0xdd]
+            };
+            for tags in 0..=4 {
+                let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+                for t in 0..tags {
+                    f.extend_from_slice(&[[0x81, 0], [0x88, 0xa8], [0x91, 0]][t % 3]);
+                    f.extend_from_slice(&[0, 100]);
+                }
+                f.extend_from_slice(ether_type);
+                f.extend_from_slice(packet);
+                frames.push((LinkType::ETHERNET, f.clone()));
+                f.extend_from_slice(&[0; 6]); // Ethernet padding after the IP packet
+                frames.push((LinkType::ETHERNET, f));
+            }
+            let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+            sll.extend_from_slice(ether_type);
+            sll.extend_from_slice(packet);
+            frames.push((LinkType::LINUX_SLL, sll));
+            let mut sll2 = ether_type.to_vec();
+            sll2.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+            sll2.extend_from_slice(packet);
+            frames.push((LinkType::LINUX_SLL2, sll2));
+            for link in [LinkType::RAW, LinkType::IPV4, LinkType::IPV6] {
+                frames.push((link, packet.clone()));
+            }
+            let mut null = vec![2, 0, 0, 0];
+            null.extend_from_slice(packet);
+            frames.push((LinkType::NULL, null));
+        }
+        frames
+    }
+
+    fn both(
+        link: LinkType,
+        data: &[u8],
+    ) -> (Result<TcpSegment<'_>, Skip>, Result<TcpSegment<'_>, Skip>) {
+        let frame = Frame {
+            number: 1,
+            ts: Timestamp::default(),
+            link,
+            data,
+            orig_len: data.len() as u32,
+        };
+        (decode(&frame), decode_full(&frame))
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_common_frames() {
+        let frames = frames();
+        let fast = frames
+            .iter()
+            .filter(|(link, data)| fast::decode(*link, data).is_some())
+            .count();
+        assert!(fast * 2 > frames.len(), "{fast} of {}", frames.len());
+        for (link, data) in &frames {
+            let (a, b) = both(*link, data);
+            assert_eq!(a, b, "{link:?} {data:02x?}");
+        }
+    }
+
+    #[test]
+    fn fast_and_full_decoding_agree_on_truncated_and_damaged_frames() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for (link, frame) in frames() {
+            for len in 0..frame.len() {
+                let (a, b) = both(link, &frame[..len]);
+                assert_eq!(a, b, "{link:?} cut at {len}: {:02x?}", &frame[..len]);
+            }
+            for _ in 0..2000 {
+                let mut damaged = frame.clone();
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(damaged.len().min(90));
+                    damaged[at] = match rng.below(4) {
+                        0 => rng.next() as u8,
+                        1 => damaged[at] ^ (1 << rng.below(8)),
+                        2 => 0,
+                        _ => 0xff,
+                    };
+                }
+                let cut = damaged.len() - rng.below(8).min(damaged.len());
+                let (a, b) = both(link, &damaged[..cut]);
+                assert_eq!(a, b, "{link:?}: {:02x?}", &damaged[..cut]);
+            }
+        }
     }
 }

@@ -71,7 +71,7 @@ impl Certificate {
             .last()
             .map(|a| truncate(&attribute_value(a)));
         let self_issued = subject.as_raw() == issuer.as_raw();
-        let self_signed = self_issued && cert.verify_signature(None).is_ok();
+        let self_signed = self_issued && verifies_itself(der, &cert);
         let validity = cert.validity();
         Ok(Certificate {
             frame,
@@ -242,6 +242,34 @@ fn rfc4514(name: &X509Name<'_>) -> String {
         }
     }
     out
+}
+
+/// Whether a self-issued certificate's signature verifies with its own key. A check costs some
+/// 100 µs (ECDSA P-256) and a server presents the same certificate in every session, so the
+/// last few answers are kept per thread, keyed by the whole DER (never by a digest an attacker
+/// could collide).
+fn verifies_itself(der: &[u8], cert: &X509Certificate<'_>) -> bool {
+    use std::cell::RefCell;
+    const KEEP: usize = 16;
+    const LARGEST: usize = 16 * 1024;
+    thread_local! {
+        static SEEN: RefCell<Vec<(Box<[u8]>, bool)>> = const { RefCell::new(Vec::new()) };
+    }
+    let known =
+        SEEN.with_borrow(|seen| seen.iter().find(|(d, _)| &d[..] == der).map(|(_, ok)| *ok));
+    if let Some(ok) = known {
+        return ok;
+    }
+    let ok = cert.verify_signature(None).is_ok();
+    if der.len() <= LARGEST {
+        SEEN.with_borrow_mut(|seen| {
+            if seen.len() == KEEP {
+                seen.remove(0);
+            }
+            seen.push((der.into(), ok));
+        });
+    }
+    ok
 }
 
 #[cfg(test)]

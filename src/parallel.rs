@@ -1,0 +1,371 @@
+//! Several inputs analysed at once, one per thread, their results handed back in input order.
+//!
+//! `mailtap a.pcap b.pcap c.pcap` reads each file on its own core, yet reports exactly what
+//! analysing them one after the other reports: every event of input 0 (its sessions in the order
+//! they ended, then its outcome), then every event of input 1, and so on. Each input has its own
+//! [`Analyzer`](crate::analyzer::Analyzer), as [`crate::analyze_with`] gives it, so frame numbers
+//! and the offer history stay per input.
+//!
+//! The calling thread receives the events; workers take inputs in order. The sessions of inputs
+//! ahead of the one being reported wait in a bounded queue per input, so memory stays bounded
+//! however many sessions the files hold: a worker whose queue is full waits for its turn.
+//!
+//! ```no_run
+//! use mailtap::parallel::{analyze_inputs, Event, Options};
+//! let paths = ["a.pcap", "b.pcapng"];
+//! let config = mailtap::analyzer::Config::default();
+//! analyze_inputs(
+//!     paths.len(),
+//!     |i| std::fs::File::open(paths[i]),
+//!     &config,
+//!     &Options::default(),
+//!     |i, event| {
+//!         match event {
+//!             Event::Session(s) => println!("{}: {} {}", paths[i], s.record.client, s.verdict),
+//!             Event::Done(Ok(outcome)) => println!("{}: {} frames", paths[i], outcome.summary.frames),
+//!             Event::Done(Err(e)) => eprintln!("{}: {e}", paths[i]),
+//!         }
+//!         std::ops::ControlFlow::Continue(())
+//!     },
+//! );
+//! ```
+
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use crate::analyzer::Config;
+use crate::capture::file::{CaptureError, Progress};
+use crate::classify::SessionReport;
+use crate::Outcome;
+
+/// What the caller hears about one input, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// A session of the input, in the order sessions ended (as [`crate::analyze_with`] hands
+    /// them over). Boxed: a report is a kilobyte or more, and it crosses a channel.
+    Session(Box<SessionReport>),
+    /// The input is finished: its outcome, or why it could not be read. Always the last event
+    /// of an input.
+    Done(Result<Outcome, InputError>),
+}
+
+/// Why an input gave no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The `open` function failed (no such file, permission...).
+    #[error("{0}")]
+    Open(io::Error),
+    /// Not a capture at all (see [`crate::analyze_with`]).
+    #[error("{0}")]
+    Capture(CaptureError),
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Inputs read at once (default: the number of CPUs).
+    pub threads: usize,
+    /// Sessions an input ahead of the one being reported may queue before its thread waits.
+    pub queue: usize,
+    /// Bytes read, all inputs together, for a progress bar.
+    pub progress: Option<Progress>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queue: 1024,
+            progress: None,
+        }
+    }
+}
+
+/// Analyses inputs `0..count`, opened by `open(i)` on the worker thread that reads input `i`,
+/// and calls `on_event(i, event)` on the calling thread for every event, input by input in
+/// order. `on_event` returning `Break` (say, a closed pipe) stops everything: inputs under way
+/// are abandoned and no further event comes.
+pub fn analyze_inputs<R, O, E>(
+    count: usize,
+    open: O,
+    config: &Config,
+    options: &Options,
+    mut on_event: E,
+) where
+    R: Read + Send,
+    O: Fn(usize) -> io::Result<R> + Sync,
+    E: FnMut(usize, Event) -> ControlFlow<()>,
+{
+    if count == 0 {
+        return;
+    }
+    let threads = options.threads.clamp(1, count);
+    let (senders, receivers): (Vec<SyncSender<Event>>, Vec<Receiver<Event>>) = (0..count)
+        .map(|_| mpsc::sync_channel(options.queue.max(1)))
+        .unzip();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let senders = &senders;
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count || stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                run_one(i, &open, config, options, &stop, &senders[i]);
+            });
+        }
+        let mut receivers = receivers;
+        'inputs: for (i, rx) in receivers.iter().enumerate() {
+            for event in rx.iter() {
+                let done = matches!(event, Event::Done(_));
+                if on_event(i, event).is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                    break 'inputs;
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        // Workers waiting on a full queue see it gone and give up.
+        receivers.clear();
+    });
+}
+
+fn run_one<R: Read + Send>(
+    i: usize,
+    open: &(impl Fn(usize) -> io::Result<R> + Sync),
+    config: &Config,
+    options: &Options,
+    stop: &AtomicBool,
+    tx: &SyncSender<Event>,
+) {
+    let input = match open(i) {
+        Ok(input) => input,
+        Err(e) => {
+            let _ = tx.send(Event::Done(Err(InputError::Open(e))));
+            return;
+        }
+    };
+    // The caller stopped and dropped the queue: stop reading.
+    let gone = std::cell::Cell::new(false);
+    let outcome = crate::analyze_until(
+        input,
+        config,
+        options.progress.as_ref(),
+        || gone.get() || stop.load(Ordering::Relaxed),
+        |session| {
+            if tx.send(Event::Session(Box::new(session))).is_err() {
+                gone.set(true);
+            }
+        },
+    );
+    if !gone.get() {
+        let _ = tx.send(Event::Done(outcome.map_err(InputError::Capture)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyzer::Summary;
+
+    /// A classic pcap of `sessions` SMTP sessions (client ports 40000...), each a greeting,
+    /// EHLO, an EHLO reply with or without STARTTLS, QUIT, and both FINs.
+    fn capture(sessions: u16, offer: bool) -> Vec<u8> {
+        let mut file = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&65535u32.to_le_bytes());
+        file.extend_from_slice(&1u32.to_le_bytes());
+        let mut time = 1_700_000_000u32;
+        let mut frame = |file: &mut Vec<u8>,
+                         client: u16,
+                         to_server: bool,
+                         seq: u32,
+                         ack: u32,
+                         flags: u8,
+                         payload: &[u8]| {
+            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
+            let (a, b) = ([192, 0, 2, 10], [198, 51, 100, 25]);
+            let (src, dst) = if to_server { (a, b) } else { (b, a) };
+            let (sport, dport) = if to_server {
+                (client, 25)
+            } else {
+                (25, client)
+            };
+            f.extend_from_slice(&[0x45, 0]);
+            f.extend_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&dst);
+            f.extend_from_slice(&sport.to_be_bytes());
+            f.extend_from_slice(&dport.to_be_bytes());
+            f.extend_from_slice(&seq.to_be_bytes());
+            f.extend_from_slice(&ack.to_be_bytes());
+            f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+            f.extend_from_slice(payload);
+            time += 1;
+            for word in [time, 0, f.len() as u32, f.len() as u32] {
+                file.extend_from_slice(&word.to_le_bytes());
+            }
+            file.extend_from_slice(&f);
+        };
+        let ehlo_reply: &[u8] = if offer {
+            b"250-mx.example.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+        } else {
+            b"250-mx.example.test\r\n250 8BITMIME\r\n"
+        };
+        for n in 0..sessions {
+            let client = 40000 + n;
+            let (mut c, mut s) = (1000u32, 5000u32);
+            frame(&mut file, client, true, c, 0, 0x02, b"");
+            frame(&mut file, client, false, s, c + 1, 0x12, b"");
+            c += 1;
+            s += 1;
+            frame(&mut file, client, true, c, s, 0x10, b"");
+            for (to_server, line) in [
+                (false, &b"220 mx.example.test ESMTP\r\n"[..]),
+                (true, b"EHLO client.example.test\r\n"),
+                (false, ehlo_reply),
+                (true, b"QUIT\r\n"),
+                (false, b"221 bye\r\n"),
+            ] {
+                if to_server {
+                    frame(&mut file, client, true, c, s, 0x18, line);
+                    c += line.len() as u32;
+                } else {
+                    frame(&mut file, client, false, s, c, 0x18, line);
+                    s += line.len() as u32;
+                }
+            }
+            frame(&mut file, client, false, s, c, 0x11, b"");
+            frame(&mut file, client, true, c, s + 1, 0x11, b"");
+            frame(&mut file, client, false, s + 1, c + 1, 0x10, b"");
+        }
+        file
+    }
+
+    /// (input, "client verdict" or "done: frames") in the order events came.
+    fn events(inputs: &[Vec<u8>], options: &Options) -> Vec<(usize, String)> {
+        let mut got = Vec::new();
+        analyze_inputs(
+            inputs.len() + 1,
+            |i| match inputs.get(i) {
+                Some(bytes) => Ok(&bytes[..]),
+                None => Err(io::Error::new(io::ErrorKind::NotFound, "no such file")),
+            },
+            &Config::default(),
+            options,
+            |i, event| {
+                got.push((
+                    i,
+                    match event {
+                        Event::Session(s) => format!("{} {}", s.record.client, s.verdict),
+                        Event::Done(Ok(o)) => format!("done: {} frames", o.summary.frames),
+                        Event::Done(Err(e)) => format!("error: {e}"),
+                    },
+                ));
+                ControlFlow::Continue(())
+            },
+        );
+        got
+    }
+
+    #[test]
+    fn results_come_in_input_order_as_one_after_the_other() {
+        let inputs = vec![
+            capture(40, true),
+            capture(3, false),
+            b"not a capture".to_vec(),
+            capture(25, false),
+        ];
+        let mut sequential = Vec::new();
+        for (i, bytes) in inputs.iter().enumerate() {
+            match crate::analyze_with(&bytes[..], &Config::default(), |s| {
+                sequential.push((i, format!("{} {}", s.record.client, s.verdict)))
+            }) {
+                Ok(o) => sequential.push((i, format!("done: {} frames", o.summary.frames))),
+                Err(e) => sequential.push((i, format!("error: {e}"))),
+            }
+        }
+        sequential.push((4, "error: no such file".into()));
+        assert_eq!(
+            sequential
+                .iter()
+                .filter(|(_, e)| e.ends_with("not-used"))
+                .count(),
+            40
+        );
+        for threads in [1, 2, 4] {
+            for queue in [1, 1024] {
+                let options = Options {
+                    threads,
+                    queue,
+                    progress: None,
+                };
+                assert_eq!(
+                    events(&inputs, &options),
+                    sequential,
+                    "{threads} threads, queue {queue}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn progress_counts_every_byte_of_every_input() {
+        let inputs = vec![capture(10, true), capture(7, false)];
+        let progress = Progress::new();
+        let options = Options {
+            threads: 2,
+            queue: 4,
+            progress: Some(progress.clone()),
+        };
+        events(&inputs, &options);
+        assert_eq!(
+            progress.bytes(),
+            inputs.iter().map(|b| b.len() as u64).sum::<u64>()
+        );
+
+        let single = Progress::new();
+        let outcome =
+            crate::analyze_with_progress(&inputs[0][..], &Config::default(), &single, |_| {})
+                .unwrap();
+        assert_eq!(single.bytes(), inputs[0].len() as u64);
+        assert_eq!(outcome.summary.frames, 10 * 11);
+    }
+
+    #[test]
+    fn a_break_stops_every_input() {
+        let inputs: Vec<Vec<u8>> = (0..6).map(|_| capture(30, true)).collect();
+        let mut seen = 0;
+        let mut summary = Summary::default();
+        analyze_inputs(
+            inputs.len(),
+            |i| Ok(&inputs[i][..]),
+            &Config::default(),
+            &Options {
+                threads: 3,
+                queue: 2,
+                progress: None,
+            },
+            |_, event| {
+                if let Event::Done(Ok(o)) = &event {
+                    summary.merge(&o.summary);
+                }
+                seen += 1;
+                if seen == 5 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        assert_eq!(seen, 5);
+        assert_eq!(summary.frames, 0);
+    }
+}
