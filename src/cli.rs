@@ -1,6 +1,8 @@
 //! Command-line arguments, turned once into a plain [`Config`].
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -9,13 +11,15 @@ use mailtap::classify::{FindingKind, Verdict};
 use mailtap::report::Format;
 use mailtap::smtp::SessionLimits;
 
-/// Tells, for every SMTP connection in a capture, how the STARTTLS negotiation went.
+/// Tells, for every SMTP connection in a capture or on the wire, how the STARTTLS negotiation
+/// went.
 #[derive(Parser, Debug)]
 #[command(name = "mailtap", version, about, after_help = AFTER_HELP)]
 struct Args {
-    /// Capture files (.pcap, .pcapng); `-` reads standard input
-    #[arg(value_name = "FILE")]
-    files: Vec<PathBuf>,
+    /// Capture files (.pcap, .pcapng); `-` reads standard input. With -i: a capture filter
+    /// (pcap-filter syntax, as tcpdump takes it)
+    #[arg(value_name = "FILE|FILTER")]
+    files: Vec<OsString>,
 
     /// Read this capture file (as tcpdump -r); may be repeated
     #[arg(short = 'r', long = "read", value_name = "FILE")]
@@ -48,6 +52,72 @@ struct Args {
     /// Flows tracked at once; the least recently active are ended beyond it
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_flows: usize,
+
+    /// Capture live on this interface (needs the `live` build; see -D for the names)
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        help_heading = "Live capture"
+    )]
+    interface: Option<String>,
+
+    /// List the interfaces live capture can use, and exit
+    #[arg(short = 'D', long = "list-interfaces", help_heading = "Live capture")]
+    list_interfaces: bool,
+
+    /// Capture all TCP (not only the SMTP ports) and find SMTP by its content
+    #[arg(long, help_heading = "Live capture")]
+    any_port: bool,
+
+    /// Stop after this many SMTP sessions have ended (live capture or a pipe on stdin)
+    #[arg(
+        short = 'c',
+        long = "count",
+        value_name = "N",
+        help_heading = "Live capture"
+    )]
+    count: Option<u64>,
+
+    /// Stop after this many seconds (live capture or a pipe on stdin)
+    #[arg(long, value_name = "SECS", help_heading = "Live capture")]
+    duration: Option<u64>,
+
+    /// Also save the captured packets to this pcap file
+    #[arg(short = 'w', value_name = "FILE", help_heading = "Live capture")]
+    write: Option<PathBuf>,
+
+    /// Bytes kept of each packet [default: 262144]
+    #[arg(
+        short = 's',
+        long = "snapshot-length",
+        value_name = "SNAPLEN",
+        help_heading = "Live capture"
+    )]
+    snaplen: Option<u32>,
+
+    /// Capture buffer size in KiB (as tcpdump -B) [default: libpcap's 2 MiB; in immediate mode
+    /// room for 256 packets, up to 64 MiB]
+    #[arg(
+        short = 'B',
+        long = "buffer-size",
+        value_name = "KIB",
+        help_heading = "Live capture"
+    )]
+    buffer_size: Option<u32>,
+
+    /// Hand over each packet as it arrives (the default when standard output is a terminal;
+    /// otherwise packets are batched for up to 100 ms)
+    #[arg(long, help_heading = "Live capture")]
+    immediate_mode: bool,
+
+    /// Do not put the interface into promiscuous mode
+    #[arg(
+        short = 'p',
+        long = "no-promiscuous-mode",
+        help_heading = "Live capture"
+    )]
+    no_promiscuous_mode: bool,
 }
 
 const AFTER_HELP: &str = "\
@@ -55,11 +125,20 @@ Verdicts: upgraded, implicit-tls, not-offered, stripped, not-used, rejected,
 handshake-failed, no-ehlo, incomplete. Exit status: 0 fine, 1 a session matched --fail-on,
 2 usage or input error.
 
+Live capture (-i, -D) needs a build with the `live` feature: apt-get install libpcap-dev,
+then cargo build --release --features live. Sessions are reported as they end; Ctrl-C or
+SIGTERM reports the sessions still open, then the summary.
+
 Examples:
   mailtap capture.pcapng
   mailtap --format json -r capture.pcap | jq '.sessions[] | select(.verdict==\"stripped\")'
-  tcpdump -i eth0 -U -w - 'tcp port 25' | mailtap --format jsonl -
+  mailtap -i eth0                              # live: SMTP ports 25, 465, 587, 2525
+  mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
+  tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
   mailtap --fail-on stripped,rejected,handshake-failed capture.pcap";
+
+/// The one-line answer of a build without live capture.
+pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
 
 /// What to match for `--fail-on`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,26 +147,70 @@ pub enum FailOn {
     Finding(FindingKind),
 }
 
+/// What to read.
+#[derive(Debug)]
+pub enum Source {
+    /// Capture files, one after the other (`-` is standard input).
+    Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(Live),
+    /// `-D`: list the interfaces.
+    ListInterfaces,
+}
+
+/// How to capture live, as tcpdump's options say it.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
+pub struct Live {
+    pub interface: String,
+    /// The BPF filter: the trailing words, or one built from the SMTP ports.
+    pub filter: String,
+    pub snaplen: u32,
+    /// Bytes.
+    pub buffer_size: Option<u32>,
+    /// `Some(true)` with --immediate-mode; `None`: as tcpdump, when stdout is a terminal.
+    pub immediate: Option<bool>,
+    pub promiscuous: bool,
+    pub save: Option<PathBuf>,
+}
+
+/// When a live capture (or a pipe on standard input) stops by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stop {
+    pub sessions: Option<u64>,
+    pub after: Option<Duration>,
+}
+
 /// Everything `run` needs, checked.
 #[derive(Debug)]
 pub struct Config {
-    pub inputs: Vec<PathBuf>,
+    pub source: Source,
     pub format: Option<Format>,
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
+    pub stop: Stop,
 }
 
 impl Config {
     /// Parses the command line; usage errors exit with status 2 (clap's convention).
     pub fn from_args() -> Result<Config, String> {
         let args = Args::parse();
-        let mut inputs = args.read;
-        inputs.extend(args.files);
-        if inputs.is_empty() {
-            return Err(
-                "no capture given: name a .pcap/.pcapng file, or - for standard input (see --help)"
-                    .into(),
-            );
+        let live = args.interface.is_some() || args.list_interfaces;
+        if live && !cfg!(feature = "live") {
+            return Err(NO_LIVE.into());
+        }
+        let live_only = [
+            (args.write.is_some(), "-w"),
+            (args.snaplen.is_some(), "-s"),
+            (args.buffer_size.is_some(), "-B"),
+            (args.immediate_mode, "--immediate-mode"),
+            (args.no_promiscuous_mode, "-p"),
+            (args.any_port, "--any-port"),
+        ];
+        if args.interface.is_none() {
+            if let Some((_, flag)) = live_only.iter().find(|(given, _)| *given) {
+                return Err(format!("{flag} applies to live capture: add -i IFACE"));
+            }
         }
         let fail_on = args
             .fail_on
@@ -108,6 +231,50 @@ impl Config {
         for port in args.ports {
             ports.insert(port);
         }
+        let source = if args.list_interfaces {
+            Source::ListInterfaces
+        } else if let Some(interface) = args.interface {
+            if !args.read.is_empty() {
+                return Err("-i captures live; -r reads a file: give one of them".into());
+            }
+            let filter = if args.files.is_empty() {
+                default_filter(&ports, args.any_port)
+            } else {
+                let words: Vec<_> = args.files.iter().map(|w| w.to_string_lossy()).collect();
+                words.join(" ")
+            };
+            Live {
+                interface,
+                filter,
+                snaplen: args.snaplen.unwrap_or(262_144),
+                buffer_size: args.buffer_size.map(|kib| kib.saturating_mul(1024)),
+                immediate: args.immediate_mode.then_some(true),
+                promiscuous: !args.no_promiscuous_mode,
+                save: args.write,
+            }
+            .into()
+        } else {
+            let mut inputs = args.read;
+            inputs.extend(args.files.into_iter().map(PathBuf::from));
+            if inputs.is_empty() {
+                return Err(
+                    "no capture given: name a .pcap/.pcapng file, or - for standard input, or capture live with -i IFACE (see --help)"
+                        .into(),
+                );
+            }
+            let piped = inputs.len() == 1 && inputs[0].as_os_str() == "-";
+            if !piped && (args.count.is_some() || args.duration.is_some()) {
+                return Err(
+                    "-c and --duration apply to live capture (-i) or to a pipe on standard input (-)"
+                        .into(),
+                );
+            }
+            Source::Files(inputs)
+        };
+        let stop = Stop {
+            sessions: args.count,
+            after: args.duration.map(Duration::from_secs),
+        };
         let analysis = analyzer::Config {
             ports,
             content_detection: !args.no_content_detection,
@@ -120,10 +287,43 @@ impl Config {
             ..analyzer::Config::default()
         };
         Ok(Config {
-            inputs,
+            source,
             format: args.format,
             fail_on,
             analysis,
+            stop,
         })
+    }
+}
+
+impl From<Live> for Source {
+    fn from(live: Live) -> Self {
+        Source::Live(live)
+    }
+}
+
+/// The capture filter when none is given: TCP on the SMTP ports, or all TCP with --any-port.
+pub fn default_filter(ports: &PortSet, any_port: bool) -> String {
+    if any_port {
+        return "tcp".into();
+    }
+    let ports: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+    format!("tcp and ({})", ports.join(" or "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_filter_names_every_smtp_port() {
+        let mut ports = PortSet::default();
+        assert_eq!(
+            default_filter(&ports, false),
+            "tcp and (port 25 or port 465 or port 587 or port 2525)"
+        );
+        ports.insert(10025);
+        assert!(default_filter(&ports, false).ends_with("or port 10025)"));
+        assert_eq!(default_filter(&ports, true), "tcp");
     }
 }

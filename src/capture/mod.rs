@@ -2,12 +2,27 @@
 //!
 //! A [`Frame`] is one captured packet with the capture's own timestamp, its link type and its
 //! 1-based frame number (the number Wireshark shows). Nothing below this layer reads a clock
-//! or a file: files are read by [`file::FileReader`], live interfaces by `live` (cargo feature
-//! `live`), and both hand frames to the same pipeline.
+//! or a file: files are read by [`file::FileReader`], live interfaces by `live::LiveCapture` (cargo
+//! feature `live`), and both hand frames to the same pipeline.
 
 pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
 
 use std::fmt;
+
+use serde::Serialize;
+
+/// Packets counted by the capture library during a live capture (pcap_stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CaptureStats {
+    /// Packets that passed the filter.
+    pub received: u64,
+    /// Dropped by the kernel: no room left in the capture buffer.
+    pub dropped: u64,
+    /// Dropped by the network interface or its driver.
+    pub if_dropped: u64,
+}
 
 /// A capture timestamp: seconds and nanoseconds since the Unix epoch, as the capture says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

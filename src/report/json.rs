@@ -44,7 +44,9 @@
 //! SUMMARY: `{ "frames", "bytes", "sessions", "verdicts": {name: count}, "findings": {name:
 //! sessions with it}, "connections": { "attempted", "refused", "unanswered" }, "skipped": {
 //! "not_tcp", "ip_fragments", "truncated", "unsupported_link" }, "evicted_flows", "errors":
-//! ["FILE: at byte offset N: ..."] }`
+//! ["FILE: at byte offset N: ..."], "capture"?: { "received", "dropped", "if_dropped" } }`;
+//! `capture` is there only for a live capture (`-i`): packets that passed the filter, dropped by
+//! the kernel (no room in the buffer) and dropped by the interface, as libpcap counts them.
 //!
 //! Text from the wire is kept recoverable: invalid UTF-8 bytes appear as `\xNN` and a literal
 //! backslash as `\\` (after JSON's own escaping).
@@ -52,6 +54,7 @@
 use serde::Serialize;
 
 use crate::analyzer::Summary;
+use crate::capture::CaptureStats;
 use crate::classify::{Finding, SessionReport};
 use crate::smtp::record::{AuthUse, End, Exchange, Reply};
 use crate::tls::TlsFacts;
@@ -139,6 +142,9 @@ pub struct SummaryJson<'a> {
     #[serde(flatten)]
     pub summary: &'a Summary,
     pub errors: &'a [String],
+    /// Packet counts of a live capture; absent for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'a CaptureStats>,
 }
 
 #[derive(Serialize)]

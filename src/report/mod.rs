@@ -3,7 +3,9 @@
 //! Table and JSON documents are written when the input ends, sorted by input and first frame
 //! (deterministic whatever order sessions ended in); JSON Lines and transcripts are written as
 //! each session ends, and flushed, so that `mailtap ... --format jsonl | jq` follows a live
-//! capture. Every piece of wire text goes through [`crate::text`] escaping.
+//! capture. A [`Reporter::streaming`] reporter (live capture) writes the table too as sessions
+//! end: a header, then one aligned line per session. Every piece of wire text goes through
+//! [`crate::text`] escaping.
 
 pub mod json;
 mod table;
@@ -12,6 +14,7 @@ mod transcript;
 use std::io::{self, Write};
 
 use crate::analyzer::{OfferHistory, Summary};
+use crate::capture::CaptureStats;
 use crate::classify::SessionReport;
 
 /// Output formats (`--format`).
@@ -25,8 +28,12 @@ pub enum Format {
 
 impl Format {
     /// Whether sessions need to be kept until the end (sorted documents).
-    fn collects(self) -> bool {
-        matches!(self, Format::Table | Format::Json)
+    fn collects(self, streaming: bool) -> bool {
+        match self {
+            Format::Table => !streaming,
+            Format::Json => true,
+            Format::Jsonl | Format::Transcript => false,
+        }
     }
 
     /// Whether the session records must keep the plaintext dialogue.
@@ -43,6 +50,12 @@ pub struct Reporter<W: Write> {
     inputs: Vec<String>,
     /// Sessions kept for the end, per input.
     collected: Vec<Vec<SessionReport>>,
+    /// Table rows are written as sessions end (live capture).
+    streaming: bool,
+    header_written: bool,
+    /// One JSON line, built whole before it is written: a line-buffered stdout would
+    /// otherwise search every small piece serde writes for a newline.
+    line: Vec<u8>,
 }
 
 impl<W: Write> Reporter<W> {
@@ -53,8 +66,29 @@ impl<W: Write> Reporter<W> {
             out,
             color,
             inputs: Vec::new(),
+            line: Vec::new(),
             collected: Vec::new(),
+            streaming: false,
+            header_written: false,
         }
+    }
+
+    /// Live capture: the table is written row by row as sessions end (and flushed), instead of
+    /// sorted at the end. Other formats are unchanged (JSON Lines and transcripts always stream;
+    /// a JSON document is one document).
+    pub fn streaming(mut self) -> Self {
+        self.streaming = true;
+        self
+    }
+
+    /// Writes what comes before the first session: the header of a streaming table.
+    pub fn begin(&mut self) -> io::Result<()> {
+        if self.streaming && self.format == Format::Table && !self.header_written {
+            self.header_written = true;
+            writeln!(self.out, "{}", table::stream_header())?;
+            self.out.flush()?;
+        }
+        Ok(())
     }
 
     /// Names the input the next sessions come from; returns its index.
@@ -66,16 +100,23 @@ impl<W: Write> Reporter<W> {
 
     pub fn session(&mut self, input: usize, report: SessionReport) -> io::Result<()> {
         match self.format {
-            f if f.collects() => {
+            f if f.collects(self.streaming) => {
                 self.collected[input].push(report);
                 Ok(())
             }
+            Format::Table => {
+                self.begin()?;
+                writeln!(self.out, "{}", table::stream_row(&report, self.color))?;
+                self.out.flush()
+            }
             Format::Jsonl => {
+                self.line.clear();
                 serde_json::to_writer(
-                    &mut self.out,
+                    &mut self.line,
                     &json::SessionJson::new(&self.inputs[input], &report),
                 )?;
-                self.out.write_all(b"\n")?;
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)?;
                 self.out.flush()
             }
             _ => {
@@ -86,7 +127,17 @@ impl<W: Write> Reporter<W> {
     }
 
     /// Writes what was collected and the summary.
-    pub fn finish(mut self, summary: &Summary, errors: &[String]) -> io::Result<()> {
+    pub fn finish(self, summary: &Summary, errors: &[String]) -> io::Result<()> {
+        self.finish_with(summary, errors, None)
+    }
+
+    /// Writes what was collected and the summary, with the packet counts of a live capture.
+    pub fn finish_with(
+        mut self,
+        summary: &Summary,
+        errors: &[String],
+        capture: Option<&CaptureStats>,
+    ) -> io::Result<()> {
         for reports in &mut self.collected {
             reports.sort_by_key(|r| r.record.first_frame);
             // Within one input, a server that answered differently marks all its sessions.
@@ -101,14 +152,23 @@ impl<W: Write> Reporter<W> {
                             reports.iter().map(move |r| json::SessionJson::new(name, r))
                         })
                         .collect(),
-                    summary: json::SummaryJson { summary, errors },
+                    summary: json::SummaryJson {
+                        summary,
+                        errors,
+                        capture,
+                    },
                 };
                 serde_json::to_writer_pretty(&mut self.out, &document)?;
                 self.out.write_all(b"\n")?;
             }
             Format::Table => {
-                table::write(&mut self.out, &self.inputs, &self.collected, self.color)?;
+                if !self.streaming {
+                    table::write(&mut self.out, &self.inputs, &self.collected, self.color)?;
+                }
                 writeln!(self.out, "{}", summary_line(summary))?;
+                if let Some(stats) = capture {
+                    writeln!(self.out, "{}", capture_line(stats))?;
+                }
             }
             Format::Jsonl | Format::Transcript => {}
         }
@@ -153,4 +213,12 @@ pub fn summary_line(summary: &Summary) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// The packet counts of a live capture, in tcpdump's words.
+pub fn capture_line(stats: &CaptureStats) -> String {
+    format!(
+        "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
+        stats.received, stats.dropped, stats.if_dropped
+    )
 }

@@ -102,3 +102,61 @@ pub fn write(
     }
     Ok(())
 }
+
+/// Column widths of the streaming table; a longer value pushes the rest of its line right.
+const STREAM_COLUMNS: [(&str, usize); 7] = [
+    ("ended", 8),
+    ("frames", 11),
+    ("client", 21),
+    ("server", 21),
+    ("verdict", 16),
+    ("tls", 7),
+    ("findings", 24),
+];
+
+/// The header line of the streaming table (live capture). Times are UTC, as the capture's.
+pub fn stream_header() -> String {
+    let mut line = String::new();
+    for (name, width) in STREAM_COLUMNS {
+        line.push_str(&format!("{name:<width$}  "));
+    }
+    line.push_str("evidence");
+    line
+}
+
+/// One session as a line of the streaming table: written as soon as the session ends.
+pub fn stream_row(report: &SessionReport, color: bool) -> String {
+    let r = &report.record;
+    let mut kinds: Vec<&str> = report.findings.iter().map(|f| f.kind.name()).collect();
+    kinds.dedup();
+    // `HH:MM:SS` of the session's last packet, from `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    let ended = r.last_time.to_rfc3339();
+    let cells = [
+        ended.get(11..19).unwrap_or_default().to_string(),
+        format!("{}-{}", r.first_frame, r.last_frame),
+        r.client.to_string(),
+        r.server.to_string(),
+        report.verdict.name().to_string(),
+        tls_cell(report),
+        kinds.join(","),
+    ];
+    let mut line = String::new();
+    for (i, (cell, (_, width))) in cells.iter().zip(STREAM_COLUMNS).enumerate() {
+        let padded = format!("{cell:<width$}  ");
+        if color && i == 4 {
+            // Pad first, so that the escape codes do not count towards the width.
+            let code = match verdict_color(report.verdict) {
+                Color::Green => "32",
+                Color::Red => "31",
+                Color::Yellow => "33",
+                _ => "90",
+            };
+            line.push_str(&format!("\x1b[{code}m{cell}\x1b[0m"));
+            line.push_str(&padded[cell.len()..]);
+        } else {
+            line.push_str(&padded);
+        }
+    }
+    line.push_str(&evidence(report));
+    line.trim_end().to_string()
+}
