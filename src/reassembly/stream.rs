@@ -53,6 +53,7 @@ pub struct Stream {
     offset: u64,
     /// Segments ahead of `offset`, by stream offset.
     pending: BTreeMap<u64, Pending>,
+    /// What the held segments cost: their bytes plus [`SEGMENT_OVERHEAD`] each.
     pending_bytes: usize,
     max_pending: usize,
     fin_at: Option<u64>,
@@ -60,6 +61,11 @@ pub struct Stream {
     discarding: bool,
     stats: StreamStats,
 }
+
+/// What holding one segment costs beyond its bytes (map entry, allocation), counted against
+/// the store's bound: a million one-byte segments out of order would otherwise hold about
+/// 128 MiB under a 1 MiB bound.
+const SEGMENT_OVERHEAD: usize = 128;
 
 /// Segments further than this from the expected sequence number are not of this stream
 /// (a reused port, a corrupt header): they are ignored rather than creating a huge gap.
@@ -229,7 +235,9 @@ impl Stream {
             return;
         }
         // The store is full: give up on the oldest hole rather than on new data.
-        while self.pending_bytes + payload.len() > self.max_pending && !self.pending.is_empty() {
+        while self.pending_bytes + payload.len() + SEGMENT_OVERHEAD > self.max_pending
+            && !self.pending.is_empty()
+        {
             let first = *self.pending.keys().next().unwrap_or(&start);
             let until = first.min(start);
             if until > self.offset {
@@ -261,9 +269,9 @@ impl Stream {
                 frame,
             },
         ) {
-            self.pending_bytes -= old.data.len();
+            self.pending_bytes -= old.data.len() + SEGMENT_OVERHEAD;
         }
-        self.pending_bytes += payload.len();
+        self.pending_bytes += payload.len() + SEGMENT_OVERHEAD;
     }
 
     /// Hands on held segments that have become contiguous.
@@ -274,7 +282,7 @@ impl Stream {
                 return;
             }
             let held = entry.remove();
-            self.pending_bytes -= held.data.len();
+            self.pending_bytes -= held.data.len() + SEGMENT_OVERHEAD;
             let end = start + held.data.len() as u64 + held.missing;
             if end <= self.offset {
                 self.stats.retransmitted_segments += 1;
@@ -467,6 +475,25 @@ mod tests {
         stream.segment(&seg(11, false, false, b"abcdef", 0), 2, &mut sink);
         stream.segment(&seg(21, false, false, b"ghijkl", 0), 3, &mut sink);
         assert_eq!(out, "#10#abcdef");
+    }
+
+    /// Regression: the bound counts what a held segment costs, not only its bytes; one-byte
+    /// segments out of order used to hold 128 bytes of memory per byte allowed.
+    #[test]
+    fn one_byte_segments_out_of_order_are_bounded_by_their_cost() {
+        let max = 64 * 1024;
+        let mut stream = Stream::new(max);
+        let mut gaps = 0;
+        stream.segment(&seg(0, true, false, b"", 0), 1, &mut |_| {});
+        for i in (2..100_000u32).rev() {
+            stream.segment(&seg(i, false, false, b"x", 0), 2, &mut |c| {
+                if matches!(c, Chunk::Gap { .. }) {
+                    gaps += 1
+                }
+            });
+            assert!(stream.pending.len() * (1 + SEGMENT_OVERHEAD) <= max);
+        }
+        assert!(gaps > 0);
     }
 
     #[test]

@@ -439,6 +439,11 @@ impl Session {
                 };
                 WireText::new(shown.as_bytes())
             }
+            // After AUTH, a lone base64 word is a SASL response whose challenge the capture
+            // did not show us (lost in a gap): a credential.
+            (Verb::Other, _) if self.record.auth_in_clear.is_some() && is_sasl_response(line) => {
+                WireText::new(b"[SASL response redacted]")
+            }
             _ => WireText::new(line),
         };
         self.transcript(Direction::ToServer, frame, shown.as_bytes());
@@ -568,6 +573,12 @@ impl Session {
     }
 
     fn reply(&mut self, reply: Reply) {
+        if reply.code == 334 && self.awaiting.is_none() && self.client_mode == ClientMode::Commands
+        {
+            // A challenge to an AUTH the capture did not show (it starts mid-exchange): the
+            // client's next line is a credential all the same (RFC 4954 §4).
+            self.client_mode = ClientMode::SaslResponse;
+        }
         if self.greeting_expected {
             self.greeting_expected = false;
             // With the connection's start in the capture, the first reply is the greeting
@@ -625,7 +636,7 @@ impl Session {
             self.record.command_injection = Some(Evidence {
                 direction: Direction::ToServer,
                 frame: self.client.front_frame(),
-                bytes: WireText::new(held),
+                bytes: WireText::new(&redact_credentials(held)),
             });
         }
         if self.client_mode == ClientMode::Tls && !is_client_hello {
@@ -683,8 +694,9 @@ impl Session {
         if let Some(sniffer) = self.sniffer.take() {
             self.record.tls_established = sniffer.is_established();
             self.record.tls_failed = sniffer.has_failed();
-            let facts = sniffer.facts().clone();
-            if let Some(not_tls) = &facts.not_tls {
+            let mut facts = sniffer.facts().clone();
+            if let Some(not_tls) = facts.not_tls.as_mut() {
+                not_tls.bytes = redact_credentials(&not_tls.bytes);
                 if !self.record.implicit_tls && self.record.plaintext_after_upgrade.is_none() {
                     self.record.plaintext_after_upgrade = Some(Evidence {
                         direction: not_tls.dir,
@@ -712,6 +724,39 @@ fn push_capped(reply: &mut Reply, line: &[u8]) {
     } else {
         reply.lines_dropped = reply.lines_dropped.saturating_add(1);
     }
+}
+
+/// Bytes kept as evidence (injected commands, cleartext where TLS was due) with every AUTH
+/// command's credential, and whatever follows it (SASL responses), replaced.
+fn redact_credentials(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut lines = bytes.split_inclusive(|&b| b == b'\n');
+    for line in lines.by_ref() {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        match parse::command_line(content).filter(|c| c.verb == Verb::Auth) {
+            Some(auth) => {
+                out.extend_from_slice(b"AUTH ");
+                out.extend_from_slice(auth_mechanism(auth.args).as_bytes());
+                out.extend_from_slice(b" [redacted]");
+                break;
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    if lines.next().is_some() {
+        out.extend_from_slice(b"\r\n[rest redacted]");
+    }
+    out
+}
+
+/// A client line that can only be a SASL response (RFC 4954: base64, or `*` to cancel).
+fn is_sasl_response(line: &[u8]) -> bool {
+    line == b"*"
+        || (!line.is_empty()
+            && line
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
 }
 
 /// The SASL mechanism name from AUTH's arguments, cleaned to what a mechanism name may hold

@@ -317,3 +317,81 @@ fn midstream_reply_is_not_taken_for_a_greeting() {
     assert_eq!(report.verdict, Verdict::Incomplete);
     assert!(report.has(FindingKind::Midstream));
 }
+
+/// Regressions (tests/mailtap/hostile.rs): credentials in bytes kept as evidence, or after a
+/// challenge the capture does not show, never reach the record.
+#[test]
+fn credentials_in_evidence_and_after_unseen_challenges_are_redacted() {
+    let leaked = |r: &SessionRecord| {
+        let json = serde_json::to_string(r).unwrap();
+        ["AGFsaWNl", "Ym9i", "UzNjcmV0"]
+            .into_iter()
+            .find(|s| json.contains(s))
+            .map(|s| format!("{s} in {json}"))
+    };
+    // Pipelined after STARTTLS: command-injection evidence.
+    let r = finish(
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (
+                ToServer,
+                b"STARTTLS\r\nRSET\r\nauth\tplain AGFsaWNlAFMzY3JldA==\r\nUzNjcmV0\r\n",
+            ),
+            (ToClient, b"220 Ready\r\n"),
+        ],
+        End::CaptureEnded,
+    );
+    assert_eq!(
+        r.command_injection.as_ref().unwrap().bytes.as_bytes(),
+        b"RSET\r\nAUTH PLAIN [redacted]\r\n[rest redacted]"
+    );
+    assert_eq!(leaked(&r), None);
+    // In cleartext after the 220: plaintext-after-upgrade evidence and the TLS facts.
+    let r = finish(
+        &[
+            GREETING,
+            EHLO,
+            OFFER,
+            (ToServer, b"STARTTLS\r\n"),
+            (ToClient, b"220 Ready\r\n"),
+            (ToServer, b"AUTH LOGIN Ym9i\r\nUzNjcmV0\r\n"),
+        ],
+        End::Closed,
+    );
+    assert_eq!(
+        r.plaintext_after_upgrade.as_ref().unwrap().bytes.as_bytes(),
+        b"AUTH LOGIN [redacted]\r\n[rest redacted]"
+    );
+    assert_eq!(leaked(&r), None);
+    // The capture starts at a challenge.
+    let mut s = Session::new(
+        "192.0.2.1:40000".parse().unwrap(),
+        "198.51.100.2:25".parse().unwrap(),
+        1,
+        Timestamp::new(1_700_000_000, 0),
+        false,
+        SessionLimits {
+            keep_transcript: true,
+            ..SessionLimits::default()
+        },
+    );
+    s.data(ToClient, b"334 VXNlcm5hbWU6\r\n", 1);
+    s.data(ToServer, b"Ym9i\r\n", 2);
+    s.data(ToClient, b"334 UGFzc3dvcmQ6\r\n", 3);
+    s.data(ToServer, b"UzNjcmV0\r\n", 4);
+    s.data(ToClient, b"235 ok\r\n", 5);
+    assert_eq!(leaked(&s.finish(End::Closed)), None);
+    // The first challenge lost in a gap: the responses are held until a later reply.
+    let mut s = play(&[GREETING, EHLO, OFFER, (ToServer, b"AUTH LOGIN\r\n")]);
+    s.gap(ToClient, 18, 5);
+    s.data(ToServer, b"Ym9i\r\n", 6);
+    s.data(ToClient, b"334 UGFzc3dvcmQ6\r\n", 7);
+    s.data(ToServer, b"UzNjcmV0\r\n", 8);
+    s.data(ToClient, b"235 ok\r\n", 9);
+    s.data(ToServer, b"QUIT\r\n", 10);
+    let r = s.finish(End::Closed);
+    assert_eq!(leaked(&r), None);
+    assert!(r.transcript.iter().any(|l| l.text.as_bytes() == b"QUIT"));
+}

@@ -8,3 +8,5 @@ mod cli;
 mod corpus;
 mod edge_cases;
 mod fixtures;
+mod hostile;
+mod proptests;
