@@ -1,16 +1,25 @@
 //! The `mailtap` command: arguments → inputs → analyzer → reporter → exit status.
+//!
+//! Files are analysed one after the other ([`files`]); a live interface or a capture streamed
+//! on standard input is watched until it ends or is stopped ([`watch`]).
 
 mod cli;
+mod progress;
+mod watch;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mailtap::analyzer::Summary;
+use mailtap::capture::file::Progress;
 use mailtap::classify::SessionReport;
+use mailtap::parallel::{analyze_inputs, Event, InputError, Options};
 use mailtap::report::{Format, Reporter};
 
-use cli::{Config, FailOn};
+use cli::{Config, FailOn, Source};
 
 fn main() -> ExitCode {
     let config = match Config::from_args() {
@@ -38,64 +47,88 @@ fn matches(fail_on: &[FailOn], report: &SessionReport) -> bool {
 }
 
 fn run(mut config: Config) -> io::Result<ExitCode> {
-    let stdout = io::stdout();
-    let terminal = stdout.is_terminal();
     let format = config.format.unwrap_or(Format::Table);
-    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     config.analysis.limits.keep_transcript = format.needs_transcript();
-    let mut reporter = Reporter::new(format, stdout.lock(), color);
+    match &config.source {
+        Source::ListInterfaces => watch::list_interfaces(),
+        Source::Live(live) => watch::interface(&config, live),
+        Source::Files(inputs) if watch::is_stream(inputs) => watch::stdin(&config),
+        Source::Files(inputs) => files(&config, inputs),
+    }
+}
+
+/// Colours only on a terminal, and never with NO_COLOR set.
+fn color(stdout: &io::Stdout) -> bool {
+    stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Analyses capture files — several at once, one per core — and reports them in the order
+/// given (sorted by first frame within each, for a table or JSON).
+fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
+    let stdout = io::stdout();
+    let format = config.format.unwrap_or(Format::Table);
+    let mut reporter = Reporter::new(format, stdout.lock(), color(&stdout));
     let mut summary = Summary::default();
     let mut errors = Vec::new();
     let mut input_failed = false;
     let mut matched = false;
+    let mut write_error = None;
 
-    for path in &config.inputs {
-        let name = path.to_string_lossy().into_owned();
-        let input: Box<dyn Read + Send> = if name == "-" {
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut index: Vec<Option<usize>> = vec![None; names.len()];
+    let progress = Progress::new();
+    let bar = progress::Bar::start(inputs, &progress);
+    let options = Options {
+        progress: Some(progress),
+        ..Options::default()
+    };
+    let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
+        Ok(if names[i] == "-" {
             Box::new(io::stdin())
         } else {
-            match File::open(path) {
-                Ok(f) => Box::new(f),
-                Err(e) => {
-                    eprintln!("mailtap: {name}: {e}");
-                    errors.push(format!("{name}: {e}"));
-                    input_failed = true;
-                    continue;
-                }
-            }
-        };
-        let index = reporter.input(&name);
-        let mut write_error = None;
-        let outcome = mailtap::analyze_with(input, &config.analysis, |report| {
-            matched |= matches(&config.fail_on, &report);
-            if write_error.is_none() {
-                if let Err(e) = reporter.session(index, report) {
-                    write_error = Some(e);
-                }
-            }
-        });
-        if let Some(e) = write_error {
-            return Err(e);
-        }
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                eprintln!("mailtap: {name}: {e}");
-                errors.push(format!("{name}: {e}"));
-                input_failed = true;
-                continue;
-            }
-        };
-        if let Some(e) = &outcome.damage {
-            // Everything before the damage has been analysed: report it, and say where.
-            let frames = outcome.summary.frames;
-            eprintln!("mailtap: warning: {name}: {e} (after {frames} frames; the sessions before it are reported)");
+            Box::new(File::open(&inputs[i])?)
+        })
+    };
+    analyze_inputs(names.len(), open, &config.analysis, &options, |i, event| {
+        let name = &names[i];
+        let mut fail = |e: &dyn std::fmt::Display| {
+            eprintln!("mailtap: {name}: {e}");
             errors.push(format!("{name}: {e}"));
-            if frames == 0 {
-                input_failed = true;
+            input_failed = true;
+        };
+        match event {
+            Event::Done(Err(InputError::Open(e))) => fail(&e),
+            Event::Done(Err(InputError::Capture(e))) => fail(&e),
+            Event::Session(report) => {
+                matched |= matches(&config.fail_on, &report);
+                let input = *index[i].get_or_insert_with(|| reporter.input(name));
+                if let Err(e) = reporter.session(input, *report) {
+                    write_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            Event::Done(Ok(outcome)) => {
+                index[i].get_or_insert_with(|| reporter.input(name));
+                if let Some(e) = &outcome.damage {
+                    // Everything before the damage has been analysed: report it, say where.
+                    let frames = outcome.summary.frames;
+                    eprintln!("mailtap: warning: {name}: {e} (after {frames} frames; the sessions before it are reported)");
+                    errors.push(format!("{name}: {e}"));
+                    if frames == 0 {
+                        input_failed = true;
+                    }
+                }
+                summary.merge(&outcome.summary);
             }
         }
-        summary.merge(&outcome.summary);
+        ControlFlow::Continue(())
+    });
+    drop(bar);
+    if let Some(e) = write_error {
+        return Err(e);
     }
     reporter.finish(&summary, &errors)?;
     if matches!(format, Format::Jsonl | Format::Transcript) {
