@@ -35,7 +35,8 @@ fn finished_and_open_sessions() -> (Vec<u8>, Vec<Vec<u8>>) {
     a.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
     a.client(b"QUIT\r\n");
     a.server(b"221 2.0.0 Bye\r\n");
-    a.close();
+    // The stalled session opens before the first one closes, so that whatever stops on the
+    // first session's end (-c 1) has read the second one's start: no race with the pipe.
     let mut b = cap.tcp(
         "192.0.2.11:40001".parse().unwrap(),
         "198.51.100.25:25".parse().unwrap(),
@@ -44,6 +45,7 @@ fn finished_and_open_sessions() -> (Vec<u8>, Vec<Vec<u8>>) {
     b.server(b"220 mx.example.test ESMTP\r\n");
     b.client(b"EHLO stalled.example.test\r\n");
     b.server(b"250-mx.example.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
+    a.close();
     let bytes = cap.finish();
     let mut records = Vec::new();
     let mut rest = &bytes[24..];
