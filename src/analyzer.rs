@@ -128,7 +128,9 @@ enum Found {
 
 struct OpenFlow {
     conn: Connection,
-    session: Option<Session>,
+    /// Boxed: most flows of a busy port (SYN floods, refused connections) never carry data,
+    /// and an inline session would cost them a kilobyte and a half each.
+    session: Option<Box<Session>>,
     found: Found,
     last_seen: Timestamp,
     first_frame: u64,
@@ -547,14 +549,14 @@ fn advance(
     }
     let closing = conn.segment(dir, segment, frame.number, &mut |d, chunk| {
         let s = session.get_or_insert_with(|| {
-            let mut s = Session::new(
+            let mut s = Box::new(Session::new(
                 client,
                 server,
                 *first_frame,
                 *first_time,
                 handshake_seen,
                 limits,
-            );
+            ));
             s.saw_frame(frame.number, frame.ts);
             s
         });
