@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::capture::{Frame, Timestamp};
 use crate::classify::{self, FindingKind, SessionReport};
 use crate::decode::{self, Lazy, Skip, TcpSegment};
-use crate::reassembly::{Chunk, Closing, Connection};
+use crate::reassembly::{Chunk, Closing, Connection, StreamStats};
 use crate::smtp::record::End;
 use crate::smtp::{Detection, Session, SessionLimits};
 use crate::Direction;
@@ -70,6 +70,9 @@ pub struct Summary {
     /// Connections to an SMTP port that never carried data.
     pub connections: Attempts,
     pub skipped: Skipped,
+    /// TCP repairs over the SMTP flows: retransmitted, overlapping and out-of-order segments,
+    /// and bytes missing from the capture.
+    pub tcp: StreamStats,
     /// Flows ended early to keep memory bounded.
     pub evicted_flows: u64,
 }
@@ -95,6 +98,7 @@ impl Summary {
         a.ip_fragments += b.ip_fragments;
         a.truncated += b.truncated;
         a.unsupported_link += b.unsupported_link;
+        self.tcp.add(&other.tcp);
         self.evicted_flows += other.evicted_flows;
     }
 }
@@ -464,6 +468,11 @@ impl Analyzer {
             Found::ByPort => true,
             Found::ByContent { confirmed } => confirmed,
         };
+        if reportable {
+            for dir in [Direction::ToServer, Direction::ToClient] {
+                self.summary.tcp.add(&flow.conn.stream(dir).stats());
+            }
+        }
         match flow.session {
             Some(session) if reportable => {
                 let mut record = session.finish(end);

@@ -27,13 +27,22 @@ pub enum Chunk<'a> {
     },
 }
 
-/// Counters worth reporting about one direction.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Counters worth reporting about one direction (summed over the capture in the summary).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStats {
     pub retransmitted_segments: u64,
     pub overlapping_segments: u64,
     pub out_of_order_segments: u64,
     pub gap_bytes: u64,
+}
+
+impl StreamStats {
+    pub fn add(&mut self, other: &StreamStats) {
+        self.retransmitted_segments += other.retransmitted_segments;
+        self.overlapping_segments += other.overlapping_segments;
+        self.out_of_order_segments += other.out_of_order_segments;
+        self.gap_bytes += other.gap_bytes;
+    }
 }
 
 #[derive(Debug)]
@@ -99,11 +108,6 @@ impl Stream {
     /// Whether every byte up to this direction's FIN has been handed on.
     pub fn is_finished(&self) -> bool {
         self.fin_at.is_some_and(|fin| self.offset >= fin)
-    }
-
-    /// Whether any segment of this direction has been seen.
-    pub fn has_started(&self) -> bool {
-        self.next_seq.is_some()
     }
 
     /// Stops holding payload: from now on segments only move the stream position and FIN.

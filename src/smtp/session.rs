@@ -152,10 +152,6 @@ impl Session {
         }
     }
 
-    pub fn record(&self) -> &SessionRecord {
-        &self.record
-    }
-
     /// Notes a frame of this session (for first/last frame and time), with or without payload.
     pub fn saw_frame(&mut self, frame: u64, ts: Timestamp) {
         self.record.last_frame = self.record.last_frame.max(frame);
