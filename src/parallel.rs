@@ -102,6 +102,18 @@ pub fn analyze_inputs<R, O, E>(
         return;
     }
     let threads = options.threads.clamp(1, count);
+    if threads == 1 {
+        // One file, or one core: no worker thread, no queue. Handing each session across a
+        // channel to a thread on the same core costs a context switch per session.
+        let stop = AtomicBool::new(false);
+        for i in 0..count {
+            run_one(i, &open, config, options, &stop, |event| on_event(i, event));
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        return;
+    }
     let (senders, receivers): (Vec<SyncSender<Event>>, Vec<Receiver<Event>>) = (0..count)
         .map(|_| mpsc::sync_channel(options.queue.max(1)))
         .unzip();
@@ -115,7 +127,13 @@ pub fn analyze_inputs<R, O, E>(
                 if i >= count || stop.load(Ordering::Relaxed) {
                     return;
                 }
-                run_one(i, &open, config, options, &stop, &senders[i]);
+                let tx = &senders[i];
+                run_one(i, &open, config, options, &stop, |event| {
+                    match tx.send(event) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(_) => ControlFlow::Break(()),
+                    }
+                });
             });
         }
         let mut receivers = receivers;
@@ -136,36 +154,34 @@ pub fn analyze_inputs<R, O, E>(
     });
 }
 
+/// Reads input `i`, handing its events to `emit` until `emit` breaks (the receiver is gone)
+/// or `stop` is set. A break also sets `stop`, for the inputs that would come next.
 fn run_one<R: Read + Send>(
     i: usize,
     open: &(impl Fn(usize) -> io::Result<R> + Sync),
     config: &Config,
     options: &Options,
     stop: &AtomicBool,
-    tx: &SyncSender<Event>,
+    mut emit: impl FnMut(Event) -> ControlFlow<()>,
 ) {
-    let input = match open(i) {
-        Ok(input) => input,
-        Err(e) => {
-            let _ = tx.send(Event::Done(Err(InputError::Open(e))));
-            return;
+    let mut deliver = |event| {
+        if emit(event).is_break() {
+            stop.store(true, Ordering::Relaxed);
         }
     };
-    // The caller stopped and dropped the queue: stop reading.
-    let gone = std::cell::Cell::new(false);
+    let input = match open(i) {
+        Ok(input) => input,
+        Err(e) => return deliver(Event::Done(Err(InputError::Open(e)))),
+    };
     let outcome = crate::analyze_until(
         input,
         config,
         options.progress.as_ref(),
-        || gone.get() || stop.load(Ordering::Relaxed),
-        |session| {
-            if tx.send(Event::Session(Box::new(session))).is_err() {
-                gone.set(true);
-            }
-        },
+        || stop.load(Ordering::Relaxed),
+        |session| deliver(Event::Session(Box::new(session))),
     );
-    if !gone.get() {
-        let _ = tx.send(Event::Done(outcome.map_err(InputError::Capture)));
+    if !stop.load(Ordering::Relaxed) {
+        deliver(Event::Done(outcome.map_err(InputError::Capture)));
     }
 }
 

@@ -43,6 +43,15 @@ impl WireText {
         self.render(true)
     }
 
+    /// The text itself when it needs no escaping for JSON: valid UTF-8, no backslash, nothing
+    /// cut. That is almost every line a real server or client sends.
+    fn plain(&self) -> Option<&str> {
+        if self.cut > 0 || memchr::memchr(b'\\', &self.bytes).is_some() {
+            return None;
+        }
+        std::str::from_utf8(&self.bytes).ok()
+    }
+
     fn render(&self, escape_controls: bool) -> String {
         let mut out = String::with_capacity(self.bytes.len() + 8);
         for chunk in self.bytes.utf8_chunks() {
@@ -91,7 +100,10 @@ impl fmt::Display for WireText {
 
 impl Serialize for WireText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.render(false))
+        match self.plain() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_str(&self.render(false)),
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use foldhash::fast::RandomState;
+
 use crate::classify::{ehlo_offer, Finding, FindingKind, SessionReport, Severity};
 
 /// Servers remembered at most (memory bound; the oldest are not evicted, new ones not added).
@@ -16,7 +18,8 @@ const MAX_SERVERS: usize = 100_000;
 /// Per server: the first session frame that offered STARTTLS, and the first that did not.
 #[derive(Debug, Default)]
 pub struct OfferHistory {
-    servers: HashMap<SocketAddr, [Option<u64>; 2]>,
+    /// foldhash, randomly seeded (see `FlowTable`).
+    servers: HashMap<SocketAddr, [Option<u64>; 2], RandomState>,
 }
 
 /// Whether the session's EHLO reply offered STARTTLS (`None` without an EHLO reply).

@@ -60,22 +60,43 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with microseconds, e.g. `2024-03-01T12:00:00.123456Z`.
     pub fn to_rfc3339(self) -> String {
-        let days = self.secs.div_euclid(86_400);
-        let second_of_day = self.secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60,
-            self.nanos / 1000
-        )
+        self.to_string()
     }
 }
 
+/// RFC 3339, as [`Timestamp::to_rfc3339`]. Written digit by digit into a stack buffer: JSON
+/// output writes two timestamps per session, and `format!` machinery was a visible share of it.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        let days = self.secs.div_euclid(86_400);
+        let second_of_day = self.secs.rem_euclid(86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        let micros = self.nanos.min(999_999_999) / 1000;
+        let Ok(year @ 0..=9999) = u32::try_from(year) else {
+            // A damaged timestamp far from our era: no fixed width.
+            return write!(
+                f,
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                second_of_day / 3600,
+                second_of_day / 60 % 60,
+                second_of_day % 60,
+            );
+        };
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, second_of_day / 3600);
+        put(14, 2, second_of_day / 60 % 60);
+        put(17, 2, second_of_day % 60);
+        put(20, 6, micros);
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -137,6 +158,17 @@ mod tests {
             Timestamp::new(1_709_294_400, 123_456_789).to_rfc3339(),
             "2024-03-01T12:00:00.123456Z"
         );
+        assert_eq!(
+            Timestamp::new(253_402_300_799, 999_999_999).to_rfc3339(),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        // Outside years 0..=9999 (a damaged file): still a date, not a panic.
+        assert_eq!(
+            Timestamp::new(-62_167_219_201, 0).to_rfc3339(),
+            "-001-12-31T23:59:59.000000Z"
+        );
+        assert!(Timestamp::new(i64::MAX, 0).to_rfc3339().ends_with('Z'));
+        assert!(Timestamp::new(i64::MIN, 0).to_rfc3339().ends_with('Z'));
     }
 
     #[test]

@@ -53,10 +53,13 @@
 //! Text from the wire is kept recoverable: invalid UTF-8 bytes appear as `\xNN` and a literal
 //! backslash as `\\` (after JSON's own escaping).
 
-use serde::Serialize;
+use std::fmt::Display;
+use std::net::SocketAddr;
+
+use serde::{Serialize, Serializer};
 
 use crate::analyzer::Summary;
-use crate::capture::CaptureStats;
+use crate::capture::{CaptureStats, Timestamp};
 use crate::classify::{Finding, SessionReport};
 use crate::smtp::record::{AuthUse, End, Exchange, Reply};
 use crate::tls::TlsFacts;
@@ -66,20 +69,24 @@ pub const SCHEMA: &str = "mailtap/1";
 #[derive(Serialize)]
 pub struct SessionJson<'a> {
     capture: &'a str,
-    client: String,
-    server: String,
+    #[serde(serialize_with = "as_text")]
+    client: SocketAddr,
+    #[serde(serialize_with = "as_text")]
+    server: SocketAddr,
     verdict: &'static str,
     findings: &'a [Finding],
     tls_rpt: Vec<&'static str>,
     first_frame: u64,
     last_frame: u64,
-    first_time: String,
-    last_time: String,
+    #[serde(serialize_with = "as_text")]
+    first_time: Timestamp,
+    #[serde(serialize_with = "as_text")]
+    last_time: Timestamp,
     handshake_seen: bool,
     end: End,
     banner: Option<&'a Reply>,
     hello: &'a [Exchange],
-    ehlo_keywords: Vec<String>,
+    ehlo_keywords: EhloKeywords<'a>,
     starttls: Option<&'a Exchange>,
     implicit_tls: bool,
     tls_unannounced: bool,
@@ -102,27 +109,20 @@ impl<'a> SessionJson<'a> {
         let r = &report.record;
         SessionJson {
             capture,
-            client: r.client.to_string(),
-            server: r.server.to_string(),
+            client: r.client,
+            server: r.server,
             verdict: report.verdict.name(),
             findings: &report.findings,
             tls_rpt: report.tls_rpt(),
             first_frame: r.first_frame,
             last_frame: r.last_frame,
-            first_time: r.first_time.to_rfc3339(),
-            last_time: r.last_time.to_rfc3339(),
+            first_time: r.first_time,
+            last_time: r.last_time,
             handshake_seen: r.handshake_seen,
             end: r.end,
             banner: r.greeting.as_ref(),
             hello: &r.hello,
-            ehlo_keywords: crate::classify::ehlo_offer(r)
-                .map(|reply| {
-                    reply
-                        .ehlo_keywords()
-                        .map(|(_, k)| String::from_utf8_lossy(k).into_owned())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            ehlo_keywords: EhloKeywords(crate::classify::ehlo_offer(r)),
             starttls: r.starttls.as_ref(),
             implicit_tls: r.implicit_tls,
             tls_unannounced: r.tls_unannounced,
@@ -135,6 +135,21 @@ impl<'a> SessionJson<'a> {
             gap_bytes: r.gap_bytes,
             limits_hit: r.limits_hit,
         }
+    }
+}
+
+/// A value written as its `Display` text, without building a `String` first.
+fn as_text<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// The keywords of the EHLO reply that counts, as sent (invalid UTF-8 replaced).
+struct EhloKeywords<'a>(Option<&'a Reply>);
+
+impl Serialize for EhloKeywords<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let keywords = self.0.into_iter().flat_map(|reply| reply.ehlo_keywords());
+        serializer.collect_seq(keywords.map(|(_, k)| String::from_utf8_lossy(k)))
     }
 }
 

@@ -9,6 +9,8 @@
 
 use std::collections::VecDeque;
 
+use memchr::memchr;
+
 /// A line taken off the queue: its content without the line ending, and where it started.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Line<'a> {
@@ -165,10 +167,6 @@ impl ByteQueue {
             self.start = 0;
         }
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 #[cfg(test)]

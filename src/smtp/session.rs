@@ -92,6 +92,9 @@ pub struct Session {
     first_command_seen: bool,
     sniffer: Option<Box<TlsSniffer>>,
     client_tls_started: bool,
+    /// The line being handled, copied out of its queue so the queue can take more; kept to
+    /// reuse its allocation from line to line.
+    line: Vec<u8>,
 }
 
 impl Session {
@@ -149,6 +152,7 @@ impl Session {
             first_command_seen: false,
             sniffer: None,
             client_tls_started: false,
+            line: Vec::new(),
         }
     }
 
@@ -303,11 +307,14 @@ impl Session {
                     self.tls_unannounced();
                 }
                 ClientMode::Commands => {
-                    let Some(line) = self.client.next_line() else {
+                    let Some(Line { bytes, frame, .. }) = self.client.next_line() else {
                         return;
                     };
-                    let (bytes, frame) = (line.bytes.to_vec(), line.frame);
-                    self.command(&bytes, frame);
+                    let mut line = std::mem::take(&mut self.line);
+                    line.clear();
+                    line.extend_from_slice(bytes);
+                    self.command(&line, frame);
+                    self.line = line;
                 }
                 ClientMode::SaslResponse => {
                     let Some(line) = self.client.next_line() else {
@@ -525,9 +532,12 @@ impl Session {
             let Some(Line { bytes, frame, .. }) = self.server.next_line() else {
                 return;
             };
-            let (line, frame) = (bytes.to_vec(), frame);
+            let mut line = std::mem::take(&mut self.line);
+            line.clear();
+            line.extend_from_slice(bytes);
             self.transcript(Direction::ToClient, frame, &line);
             self.reply_line(&line, frame);
+            self.line = line;
         }
         // The reply to STARTTLS switched the server to TLS: what follows it in the buffer
         // was sent after the 220.

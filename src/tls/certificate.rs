@@ -53,6 +53,14 @@ pub enum CertValidity {
 impl Certificate {
     /// Parses a DER certificate. Never panics; returns the parser's error as text.
     pub fn from_der(der: &[u8], frame: u64, chain_len: usize) -> Result<Certificate, String> {
+        let mut certificate = remembered(der, Certificate::parse)?;
+        certificate.frame = frame;
+        certificate.chain_len = chain_len;
+        Ok(certificate)
+    }
+
+    /// The facts of a certificate (`frame` and `chain_len` left 0).
+    fn parse(der: &[u8]) -> Result<Certificate, String> {
         let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("X.509: {e}"))?;
         let subject = cert.subject();
         let issuer = cert.issuer();
@@ -71,10 +79,11 @@ impl Certificate {
             .last()
             .map(|a| truncate(&attribute_value(a)));
         let self_issued = subject.as_raw() == issuer.as_raw();
-        let self_signed = self_issued && verifies_itself(der, &cert);
+        // Verified with its own key: some 100 µs for ECDSA P-256.
+        let self_signed = self_issued && cert.verify_signature(None).is_ok();
         let validity = cert.validity();
         Ok(Certificate {
-            frame,
+            frame: 0,
             subject: rfc4514(subject),
             issuer: rfc4514(issuer),
             subject_cn,
@@ -83,7 +92,7 @@ impl Certificate {
             not_after: validity.not_after.timestamp(),
             self_issued,
             self_signed,
-            chain_len,
+            chain_len: 0,
         })
     }
 
@@ -244,32 +253,39 @@ fn rfc4514(name: &X509Name<'_>) -> String {
     out
 }
 
-/// Whether a self-issued certificate's signature verifies with its own key. A check costs some
-/// 100 µs (ECDSA P-256) and a server presents the same certificate in every session, so the
-/// last few answers are kept per thread, keyed by the whole DER (never by a digest an attacker
-/// could collide).
-fn verifies_itself(der: &[u8], cert: &X509Certificate<'_>) -> bool {
+/// `parse(der)`, remembered: a server presents the same certificate in every session, and
+/// parsing it and checking its signature cost more than the rest of a session. The last few
+/// answers are kept per thread, keyed by the whole DER (never by a digest an attacker could
+/// collide), for certificates up to 16 KiB.
+fn remembered(
+    der: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<Certificate, String>,
+) -> Result<Certificate, String> {
     use std::cell::RefCell;
+    type Seen = Vec<(Box<[u8]>, Result<Certificate, String>)>;
     const KEEP: usize = 16;
     const LARGEST: usize = 16 * 1024;
     thread_local! {
-        static SEEN: RefCell<Vec<(Box<[u8]>, bool)>> = const { RefCell::new(Vec::new()) };
+        static SEEN: RefCell<Seen> = const { RefCell::new(Vec::new()) };
     }
-    let known =
-        SEEN.with_borrow(|seen| seen.iter().find(|(d, _)| &d[..] == der).map(|(_, ok)| *ok));
-    if let Some(ok) = known {
-        return ok;
+    let known = SEEN.with_borrow(|seen| {
+        seen.iter()
+            .find(|(d, _)| &d[..] == der)
+            .map(|(_, answer)| answer.clone())
+    });
+    if let Some(answer) = known {
+        return answer;
     }
-    let ok = cert.verify_signature(None).is_ok();
+    let answer = parse(der);
     if der.len() <= LARGEST {
         SEEN.with_borrow_mut(|seen| {
             if seen.len() == KEEP {
-                seen.remove(0);
+                let _oldest = seen.remove(0);
             }
-            seen.push((der.into(), ok));
+            seen.push((der.into(), answer.clone()));
         });
     }
-    ok
+    answer
 }
 
 #[cfg(test)]

@@ -221,6 +221,22 @@ fn tls13_encrypted_alert_sized_record_fails() {
 }
 
 #[test]
+fn a_remembered_certificate_still_names_its_own_frame() {
+    // The second sniffer meets the same certificate (now parsed from memory) ten frames later.
+    let c = chunks(vector!("tls12-ok.bin"));
+    let first = run(&c, Split::Whole);
+    let mut later = TlsSniffer::new();
+    for (k, (dir, bytes)) in c.iter().enumerate() {
+        later.feed(*dir, bytes, k as u64 + 11);
+    }
+    let (a, b) = (first.facts(), later.facts());
+    let (a, b) = (a.certificate.as_ref().unwrap(), b.certificate.as_ref().unwrap());
+    assert_eq!((a.frame, b.frame), (2, 12));
+    assert_eq!(a.chain_len, b.chain_len);
+    assert_eq!((&a.subject, a.self_signed), (&b.subject, b.self_signed));
+}
+
+#[test]
 fn tls12_handshake_with_certificate_and_sentinel() {
     let s = run_all_splits(vector!("tls12-ok.bin"));
     let f = s.facts();
