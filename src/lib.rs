@@ -23,6 +23,11 @@ pub mod smtp;
 pub mod text;
 pub mod tls;
 
+/// Deterministic pseudo-random numbers for the unit tests (shared with the integration tests).
+#[cfg(test)]
+#[path = "../tests/common/rng.rs"]
+mod test_rng;
+
 use serde::Serialize;
 
 /// Which way bytes travel on a connection.

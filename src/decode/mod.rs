@@ -171,20 +171,7 @@ fn claimed_tcp_len(packet: &LaxSlicedPacket<'_>) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::capture::{LinkType, Timestamp};
-
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::test_rng::Rng;
 
     fn tcp_header(payload: &[u8], options: usize) -> Vec<u8> {
         let mut t = vec![0x9c, 0x40, 0, 25, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -324,16 +311,16 @@ mod tests {
             }
             for _ in 0..2000 {
                 let mut damaged = frame.clone();
-                for _ in 0..1 + rng.below(3) {
-                    let at = rng.below(damaged.len().min(90));
-                    damaged[at] = match rng.below(4) {
+                for _ in 0..1 + rng.index(3) {
+                    let at = rng.index(damaged.len().min(90));
+                    damaged[at] = match rng.index(4) {
                         0 => rng.next() as u8,
-                        1 => damaged[at] ^ (1 << rng.below(8)),
+                        1 => damaged[at] ^ (1 << rng.index(8)),
                         2 => 0,
                         _ => 0xff,
                     };
                 }
-                let cut = damaged.len() - rng.below(8).min(damaged.len());
+                let cut = damaged.len() - rng.index(8).min(damaged.len());
                 let (a, b) = both(link, &damaged[..cut]);
                 assert_eq!(a, b, "{link:?}: {:02x?}", &damaged[..cut]);
             }

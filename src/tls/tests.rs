@@ -8,6 +8,8 @@
 use super::*;
 use crate::Direction::{ToClient, ToServer};
 
+use crate::test_rng::Rng;
+
 macro_rules! vector {
     ($name:literal) => {
         include_bytes!(concat!(
@@ -34,21 +36,6 @@ fn chunks(file: &[u8]) -> Chunks {
     out
 }
 
-/// A small deterministic PRNG (xorshift64*), for splits and garbage.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Split {
     /// Each chunk in one call.
@@ -72,7 +59,7 @@ fn feed_chunks(s: &mut TlsSniffer, chunks: &Chunks, split: Split) {
             Split::Random(_) => {
                 let mut rest = bytes.as_slice();
                 while !rest.is_empty() {
-                    let n = (1 + rng.below(40)).min(rest.len());
+                    let n = (1 + rng.index(40)).min(rest.len());
                     s.feed(*dir, &rest[..n], frame);
                     rest = &rest[n..];
                 }
@@ -230,7 +217,10 @@ fn a_remembered_certificate_still_names_its_own_frame() {
         later.feed(*dir, bytes, k as u64 + 11);
     }
     let (a, b) = (first.facts(), later.facts());
-    let (a, b) = (a.certificate.as_ref().unwrap(), b.certificate.as_ref().unwrap());
+    let (a, b) = (
+        a.certificate.as_ref().unwrap(),
+        b.certificate.as_ref().unwrap(),
+    );
     assert_eq!((a.frame, b.frame), (2, 12));
     assert_eq!(a.chain_len, b.chain_len);
     assert_eq!((&a.subject, a.self_signed), (&b.subject, b.self_signed));
@@ -626,10 +616,10 @@ fn hammer(rng: &mut Rng, c: &Chunks) {
     for (k, (dir, bytes)) in c.iter().enumerate() {
         let mut rest = bytes.as_slice();
         while !rest.is_empty() {
-            let n = (1 + rng.below(64)).min(rest.len());
+            let n = (1 + rng.index(64)).min(rest.len());
             s.feed(*dir, &rest[..n], k as u64);
             rest = &rest[n..];
-            if rng.below(50) == 0 {
+            if rng.index(50) == 0 {
                 s.gap(*dir, rng.next() % 100, k as u64);
             }
         }
@@ -660,16 +650,16 @@ fn hostile_input_never_panics() {
     for _ in 0..300 {
         let mut c: Chunks = Vec::new();
         for _ in 0..4 {
-            let dir = if rng.below(2) == 0 {
+            let dir = if rng.index(2) == 0 {
                 ToServer
             } else {
                 ToClient
             };
-            let len = rng.below(3000);
+            let len = rng.index(3000);
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            if rng.below(2) == 0 && bytes.len() > 9 {
+            if rng.index(2) == 0 && bytes.len() > 9 {
                 bytes[..5].copy_from_slice(&[0x16, 3, 3, (len >> 8) as u8, len as u8]);
-                bytes[5] = [1, 2, 11][rng.below(3)];
+                bytes[5] = [1, 2, 11][rng.index(3)];
             }
             c.push((dir, bytes));
         }
@@ -689,14 +679,14 @@ fn hostile_input_never_panics() {
         // Bit flips and byte mutations.
         for _ in 0..300 {
             let mut m = c.clone();
-            for _ in 0..1 + rng.below(8) {
-                let k = rng.below(m.len());
+            for _ in 0..1 + rng.index(8) {
+                let k = rng.index(m.len());
                 if m[k].1.is_empty() {
                     continue;
                 }
-                let at = rng.below(m[k].1.len());
-                m[k].1[at] ^= 1 << rng.below(8);
-                if rng.below(4) == 0 {
+                let at = rng.index(m[k].1.len());
+                m[k].1[at] ^= 1 << rng.index(8);
+                if rng.index(4) == 0 {
                     m[k].1[at] = rng.next() as u8;
                 }
             }

@@ -3,6 +3,7 @@
 
 pub mod capture_writer;
 pub mod expected;
+pub mod rng;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -20,6 +20,7 @@ use mailtap::classify::SessionReport;
 use mailtap::Analysis;
 
 use crate::common::capture_writer::{Capture, Format, Link};
+use crate::common::rng::Rng;
 use crate::common::{analyze_bytes, mailtap, repo, temp_path, tls_vector};
 
 #[path = "../../fuzz/src/lib.rs"]
@@ -574,7 +575,7 @@ fn fixtures_truncated_anywhere() {
         let records = records(&file);
         let mut cuts = record_cuts(&records[..records.len().min(6)], 1);
         let mut rng = Rng(0xc0ffee + i as u64);
-        cuts.extend((0..16).map(|_| rng.below(file.len())));
+        cuts.extend((0..16).map(|_| rng.index(file.len())));
         check_truncations(&file, &path.display().to_string(), cuts);
         // As a new user would see it: a copy cut in the middle of a record.
         let middle = records[records.len() / 2];
@@ -588,32 +589,16 @@ fn fixtures_truncated_anywhere() {
     }
 }
 
-/// xorshift64*: deterministic pseudo-random numbers for bit flips.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Flips 1 to 8 bits anywhere, `variants` times: never a panic; an error or damage names an
 /// offset inside the file.
 fn check_bit_flips(file: &[u8], name: &str, variants: usize, seed: u64) {
     let mut rng = Rng(seed);
     for v in 0..variants {
         let mut data = file.to_vec();
-        let flips = 1 + rng.below(8);
+        let flips = 1 + rng.index(8);
         for _ in 0..flips {
-            let at = rng.below(data.len());
-            data[at] ^= 1 << rng.below(8);
+            let at = rng.index(data.len());
+            data[at] ^= 1 << rng.index(8);
         }
         let what = format!("{name} variant {v} (seed {seed})");
         match analyze_caught(&data, &what) {

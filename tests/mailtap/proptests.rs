@@ -20,29 +20,8 @@ use proptest::prelude::*;
 
 use crate::common::analyze_bytes;
 use crate::common::capture_writer::{Capture, Format, Link, Segment};
+use crate::common::rng::Rng;
 use crate::hostile::{addresses, dialogues, write_dialogue};
-
-/// xorshift64*, for shuffles driven by a generated seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-}
 
 /// How a turn (or a stream) is cut: segment sizes (cycled), how far each segment reaches back
 /// into and ahead over its neighbours, how many segments are sent twice, and the shuffle seed.
@@ -82,7 +61,7 @@ fn ranges(len: usize, cut: &Cutting, rng: &mut Rng) -> Vec<(usize, usize)> {
         i += 1;
     }
     for _ in 0..cut.repeats {
-        let again = out[rng.below(out.len())];
+        let again = out[rng.index(out.len())];
         out.push(again);
     }
     rng.shuffle(&mut out);
@@ -223,8 +202,8 @@ fn cut_capture(
             sent.push(segment);
         }
         // Now and then, a segment of an earlier turn comes again (a late retransmission).
-        if rng.below(3) == 0 {
-            let again = sent[rng.below(sent.len())].clone();
+        if rng.index(3) == 0 {
+            let again = sent[rng.index(sent.len())].clone();
             c.write(&again);
         }
     }
