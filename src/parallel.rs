@@ -83,8 +83,8 @@ impl Default for Options {
     }
 }
 
-/// Analyses inputs `0..count`, opened by `open(i)` on the worker thread that reads input `i`,
-/// and calls `on_event(i, event)` on the calling thread for every event, input by input in
+/// Analyses inputs `0..count`, opened by `open(i)` on the thread that reads input `i` (a
+/// worker, or the calling thread when only one thread is to run), and calls `on_event(i, event)` on the calling thread for every event, input by input in
 /// order. `on_event` returning `Break` (say, a closed pipe) stops everything: inputs under way
 /// are abandoned and no further event comes.
 pub fn analyze_inputs<R, O, E>(
@@ -358,30 +358,32 @@ mod tests {
     #[test]
     fn a_break_stops_every_input() {
         let inputs: Vec<Vec<u8>> = (0..6).map(|_| capture(30, true)).collect();
-        let mut seen = 0;
-        let mut summary = Summary::default();
-        analyze_inputs(
-            inputs.len(),
-            |i| Ok(&inputs[i][..]),
-            &Config::default(),
-            &Options {
-                threads: 3,
-                queue: 2,
-                progress: None,
-            },
-            |_, event| {
-                if let Event::Done(Ok(o)) = &event {
-                    summary.merge(&o.summary);
-                }
-                seen += 1;
-                if seen == 5 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-        );
-        assert_eq!(seen, 5);
-        assert_eq!(summary.frames, 0);
+        for threads in [1, 3] {
+            let mut seen = 0;
+            let mut summary = Summary::default();
+            analyze_inputs(
+                inputs.len(),
+                |i| Ok(&inputs[i][..]),
+                &Config::default(),
+                &Options {
+                    threads,
+                    queue: 2,
+                    progress: None,
+                },
+                |_, event| {
+                    if let Event::Done(Ok(o)) = &event {
+                        summary.merge(&o.summary);
+                    }
+                    seen += 1;
+                    if seen == 5 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            );
+            assert_eq!(seen, 5, "{threads} threads");
+            assert_eq!(summary.frames, 0, "{threads} threads");
+        }
     }
 }
