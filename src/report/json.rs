@@ -7,8 +7,9 @@
 //! { "schema": "mailtap/1", "sessions": [SESSION, ...], "summary": SUMMARY }
 //! ```
 //!
-//! `--format jsonl` writes one SESSION object per line, flushed as each session ends, then
-//! nothing else (the summary goes to standard error in the table format's words).
+//! `--format jsonl` writes one SESSION object per line as each session ends (flushed at once
+//! in a live capture, in 64 KiB blocks from files), then nothing else (the summary goes to
+//! standard error in the table format's words).
 //!
 //! SESSION:
 //! - `capture`: the input it came from (path, or `-` for standard input)
