@@ -63,8 +63,9 @@ pub(super) trait ByContent {
 
 /// The flows tracked (and recently ended), with a count per port of those found by content.
 pub(super) struct FlowTable<V> {
-    /// foldhash, seeded per table: several times cheaper than SipHash on a 2–3 word key, and
-    /// still keyed at random, so addresses chosen by an attacker cannot aim at one bucket.
+    /// foldhash, seeded at random per process and table: several times cheaper than SipHash
+    /// on a 2–3 word key. Whoever writes the traffic never learns the seed (mailtap answers
+    /// nothing back), so addresses chosen to collide cannot be chosen for it.
     map: HashMap<FlowKey, V, RandomState>,
     /// For each port, how many entries found by content have it as one of their two ports
     /// (allocated with the first such entry).
