@@ -127,7 +127,7 @@ impl<'a> SessionJson<'a> {
             starttls: r.starttls.as_ref(),
             implicit_tls: r.implicit_tls,
             tls_unannounced: r.tls_unannounced,
-            tls: r.tls.as_ref().map(|facts| TlsJson {
+            tls: r.tls.as_deref().map(|facts| TlsJson {
                 established: r.tls_established,
                 failed: r.tls_failed,
                 facts,

@@ -162,7 +162,9 @@ pub struct SessionRecord {
     /// TLS records appeared without the STARTTLS exchange that announces them being in the
     /// capture (lost in a gap, or before the capture began).
     pub tls_unannounced: bool,
-    pub tls: Option<TlsFacts>,
+    /// What the TLS sniffer saw, set when the session ends (boxed: over 400 bytes that a
+    /// session still open, or one without TLS, would carry for nothing).
+    pub tls: Option<Box<TlsFacts>>,
     pub tls_established: bool,
     pub tls_failed: bool,
     pub command_injection: Option<Evidence>,

@@ -461,6 +461,8 @@ impl Session {
         let slot = match verb {
             v if v.is_hello() => {
                 if self.record.hello.len() < MAX_HELLO {
+                    // Almost always one: not the four slots a first push would make room for.
+                    self.record.hello.reserve_exact(1);
                     self.record.hello.push(Exchange {
                         command: command.clone(),
                         reply: None,
@@ -711,7 +713,7 @@ impl Session {
                     });
                 }
             }
-            self.record.tls = Some(facts);
+            self.record.tls = Some(Box::new(facts));
         }
         self.record.end = end;
         self.record
