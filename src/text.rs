@@ -43,8 +43,8 @@ impl WireText {
         self.render(true)
     }
 
-    /// The text itself when it needs no escaping for JSON: valid UTF-8, no backslash, nothing
-    /// cut. That is almost every line a real server or client sends.
+    /// The text itself when it needs none of our escaping (JSON's own is serde_json's): valid
+    /// UTF-8, no backslash, nothing cut. That is almost every line a real peer sends.
     fn plain(&self) -> Option<&str> {
         if self.cut > 0 || memchr::memchr(b'\\', &self.bytes).is_some() {
             return None;

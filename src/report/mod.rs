@@ -4,9 +4,9 @@
 //! (deterministic whatever order sessions ended in); JSON Lines and transcripts are written as
 //! sessions end, in blocks of 64 KiB for files (as `grep` buffers into a pipe) and flushed
 //! session by session by a [`Reporter::streaming`] reporter, so that
-//! `mailtap -i eth0 --format jsonl | jq` follows a live capture. A streaming reporter writes the
-//! table too as sessions end: a header, then one aligned line per session. Every piece of wire text goes through
-//! [`crate::text`] escaping.
+//! `mailtap -i eth0 --format jsonl | jq` follows a live capture. A streaming reporter writes
+//! the table too as sessions end: a header, then one aligned line per session. Every piece of
+//! wire text goes through [`crate::text`] escaping.
 
 pub mod json;
 mod table;
