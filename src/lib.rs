@@ -83,8 +83,8 @@ pub fn analyze_with_progress(
     analyze_until(input, config, Some(progress), || false, on_session)
 }
 
-/// The one loop behind the entry points; `stop` is asked after every frame (and ends the
-/// input early, sessions still open reported as at its end).
+/// The one loop behind the entry points; `stop` is asked after every frame. When it says yes
+/// the caller wants nothing more: reading ends, and the sessions still open are not reported.
 pub(crate) fn analyze_until(
     input: impl Read + Send,
     config: &analyzer::Config,
@@ -97,17 +97,21 @@ pub(crate) fn analyze_until(
         reader = reader.with_progress(progress.clone());
     }
     let mut analyzer = Analyzer::new(config.clone());
+    let mut stopped = false;
     let damage = reader
         .for_each_frame(|frame| {
             analyzer.frame(frame, &mut on_session);
-            if stop() {
+            stopped = stop();
+            if stopped {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
         })
         .err();
-    analyzer.finish(&mut on_session);
+    if !stopped {
+        analyzer.finish(&mut on_session);
+    }
     Ok(Outcome {
         summary: analyzer.summary().clone(),
         damage,

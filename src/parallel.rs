@@ -8,7 +8,9 @@
 //!
 //! The calling thread receives the events; workers take inputs in order. The sessions of inputs
 //! ahead of the one being reported wait in a bounded queue per input, so memory stays bounded
-//! however many sessions the files hold: a worker whose queue is full waits for its turn.
+//! however many sessions the files hold: a worker whose queue is full waits for its turn. With
+//! one thread (one input, or one CPU) there is no worker: the calling thread reads the inputs
+//! one after the other and hears each event as it happens.
 //!
 //! ```no_run
 //! use mailtap::parallel::{analyze_inputs, Event, Options};
@@ -44,7 +46,7 @@ use crate::Outcome;
 #[derive(Debug)]
 pub enum Event {
     /// A session of the input, in the order sessions ended (as [`crate::analyze_with`] hands
-    /// them over). Boxed: a report is a kilobyte or more, and it crosses a channel.
+    /// them over). Boxed: a report is a kilobyte or more, and it may cross a channel.
     Session(Box<SessionReport>),
     /// The input is finished: its outcome, or why it could not be read. Always the last event
     /// of an input.
@@ -164,8 +166,10 @@ fn run_one<R: Read + Send>(
     stop: &AtomicBool,
     mut emit: impl FnMut(Event) -> ControlFlow<()>,
 ) {
+    // Nothing more once anyone has said stop: the sessions that end in the same frame, say,
+    // are not handed over.
     let mut deliver = |event| {
-        if emit(event).is_break() {
+        if !stop.load(Ordering::Relaxed) && emit(event).is_break() {
             stop.store(true, Ordering::Relaxed);
         }
     };
@@ -191,8 +195,8 @@ mod tests {
     use crate::analyzer::Summary;
 
     /// A classic pcap of `sessions` SMTP sessions (client ports 40000...), each a greeting,
-    /// EHLO, an EHLO reply with or without STARTTLS, QUIT, and both FINs.
-    fn capture(sessions: u16, offer: bool) -> Vec<u8> {
+    /// EHLO, an EHLO reply with or without STARTTLS, QUIT, and (when `closed`) both FINs.
+    fn capture(sessions: u16, offer: bool, closed: bool) -> Vec<u8> {
         let mut file = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
         file.extend_from_slice(&[0; 8]);
         file.extend_from_slice(&65535u32.to_le_bytes());
@@ -258,9 +262,11 @@ mod tests {
                     s += line.len() as u32;
                 }
             }
-            frame(&mut file, client, false, s, c, 0x11, b"");
-            frame(&mut file, client, true, c, s + 1, 0x11, b"");
-            frame(&mut file, client, false, s + 1, c + 1, 0x10, b"");
+            if closed {
+                frame(&mut file, client, false, s, c, 0x11, b"");
+                frame(&mut file, client, true, c, s + 1, 0x11, b"");
+                frame(&mut file, client, false, s + 1, c + 1, 0x10, b"");
+            }
         }
         file
     }
@@ -294,10 +300,10 @@ mod tests {
     #[test]
     fn results_come_in_input_order_as_one_after_the_other() {
         let inputs = vec![
-            capture(40, true),
-            capture(3, false),
+            capture(40, true, true),
+            capture(3, false, true),
             b"not a capture".to_vec(),
-            capture(25, false),
+            capture(25, false, true),
         ];
         let mut sequential = Vec::new();
         for (i, bytes) in inputs.iter().enumerate() {
@@ -334,7 +340,7 @@ mod tests {
 
     #[test]
     fn progress_counts_every_byte_of_every_input() {
-        let inputs = vec![capture(10, true), capture(7, false)];
+        let inputs = vec![capture(10, true, true), capture(7, false, true)];
         let progress = Progress::new();
         let options = Options {
             threads: 2,
@@ -357,7 +363,7 @@ mod tests {
 
     #[test]
     fn a_break_stops_every_input() {
-        let inputs: Vec<Vec<u8>> = (0..6).map(|_| capture(30, true)).collect();
+        let inputs: Vec<Vec<u8>> = (0..6).map(|_| capture(30, true, true)).collect();
         for threads in [1, 3] {
             let mut seen = 0;
             let mut summary = Summary::default();
@@ -384,6 +390,30 @@ mod tests {
             );
             assert_eq!(seen, 5, "{threads} threads");
             assert_eq!(summary.frames, 0, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn nothing_comes_after_a_break_while_sessions_are_open() {
+        // 30 sessions never closed: they all end together, at the end of the input.
+        let inputs = [capture(30, true, false), capture(5, true, true)];
+        for threads in [1, 2] {
+            let mut seen = 0;
+            analyze_inputs(
+                inputs.len(),
+                |i| Ok(&inputs[i][..]),
+                &Config::default(),
+                &Options {
+                    threads,
+                    queue: 4,
+                    progress: None,
+                },
+                |_, _| {
+                    seen += 1;
+                    ControlFlow::Break(())
+                },
+            );
+            assert_eq!(seen, 1, "{threads} threads");
         }
     }
 }

@@ -63,9 +63,10 @@ pub(super) trait ByContent {
 
 /// The flows tracked (and recently ended), with a count per port of those found by content.
 pub(super) struct FlowTable<V> {
-    /// foldhash, seeded at random per process and table: several times cheaper than SipHash
-    /// on a 2–3 word key. Whoever writes the traffic never learns the seed (mailtap answers
-    /// nothing back), so addresses chosen to collide cannot be chosen for it.
+    /// foldhash, with its per-process and per-table seeds: several times cheaper than SipHash
+    /// on a 2–3 word key. It is only "minimally DoS-resistant": keys that collide have to be
+    /// found without knowing the seeds, and mailtap answers nothing back from which to learn
+    /// them — whoever writes the traffic cannot aim its addresses at one bucket.
     map: HashMap<FlowKey, V, RandomState>,
     /// For each port, how many entries found by content have it as one of their two ports
     /// (allocated with the first such entry).

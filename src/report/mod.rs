@@ -43,7 +43,9 @@ impl Format {
     }
 }
 
-/// Writes sessions as they come and the summary at the end.
+/// Writes sessions as they come (or keeps them, for sorted documents) and the summary at the
+/// end. Call [`Reporter::finish`] (or `finish_with`): JSON Lines and transcripts of files are
+/// written in blocks, and the last block is written there.
 pub struct Reporter<W: Write> {
     format: Format,
     out: W,
@@ -79,9 +81,9 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// Live capture: the table is written row by row as sessions end (and flushed), instead of
-    /// sorted at the end. Other formats are unchanged (JSON Lines and transcripts always stream;
-    /// a JSON document is one document).
+    /// Live capture: every session is written and flushed as it ends — the table row by row
+    /// instead of sorted at the end, JSON Lines and transcripts session by session instead of
+    /// in 64 KiB blocks. A JSON document is still one document, written at the end.
     pub fn streaming(mut self) -> Self {
         self.streaming = true;
         self

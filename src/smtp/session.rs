@@ -48,6 +48,8 @@ const MAX_MASKED: usize = 4;
 const MAX_GAPS: usize = 8;
 const MAX_REPLY_LINES: usize = 64;
 const MAX_TRANSCRIPT: usize = 500;
+/// The largest line buffer a session keeps between lines.
+const KEPT_LINE_BUFFER: usize = 512;
 
 /// Where the reply to a command is to be recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +95,8 @@ pub struct Session {
     sniffer: Option<Box<TlsSniffer>>,
     client_tls_started: bool,
     /// The line being handled, copied out of its queue so the queue can take more; kept to
-    /// reuse its allocation from line to line.
+    /// reuse its allocation from line to line. Handling a reply can handle client lines (a
+    /// pipelined group it releases): those find this empty and use a buffer of their own.
     line: Vec<u8>,
 }
 
@@ -310,11 +313,12 @@ impl Session {
                     let Some(Line { bytes, frame, .. }) = self.client.next_line() else {
                         return;
                     };
+                    // Taken, not borrowed: handling it may handle more lines (see `line`).
                     let mut line = std::mem::take(&mut self.line);
                     line.clear();
                     line.extend_from_slice(bytes);
                     self.command(&line, frame);
-                    self.line = line;
+                    self.keep_line_buffer(line);
                 }
                 ClientMode::SaslResponse => {
                     let Some(line) = self.client.next_line() else {
@@ -534,12 +538,13 @@ impl Session {
             let Some(Line { bytes, frame, .. }) = self.server.next_line() else {
                 return;
             };
+            // Taken, not borrowed: a reply may release pipelined client lines (see `line`).
             let mut line = std::mem::take(&mut self.line);
             line.clear();
             line.extend_from_slice(bytes);
             self.transcript(Direction::ToClient, frame, &line);
             self.reply_line(&line, frame);
-            self.line = line;
+            self.keep_line_buffer(line);
         }
         // The reply to STARTTLS switched the server to TLS: what follows it in the buffer
         // was sent after the 220.
@@ -548,6 +553,14 @@ impl Session {
         self.server.consume(rest.len());
         if !rest.is_empty() {
             self.server_tls_bytes(&rest, frame);
+        }
+    }
+
+    /// Keeps a line buffer for the next line, unless a long line made it big: an open session
+    /// should not hold kilobytes for nothing.
+    fn keep_line_buffer(&mut self, line: Vec<u8>) {
+        if line.capacity() <= KEPT_LINE_BUFFER {
+            self.line = line;
         }
     }
 
