@@ -271,6 +271,22 @@ mod tests {
         file
     }
 
+    /// `analyze_inputs` over captures held in memory, with the default configuration.
+    fn analyze_all(
+        inputs: &[Vec<u8>],
+        threads: usize,
+        queue: usize,
+        on_event: impl FnMut(usize, Event) -> ControlFlow<()>,
+    ) {
+        let options = Options {
+            threads,
+            queue,
+            progress: None,
+        };
+        let open = |i: usize| Ok(&inputs[i][..]);
+        analyze_inputs(inputs.len(), open, &Config::default(), &options, on_event);
+    }
+
     /// (input, "client verdict" or "done: frames") in the order events came.
     fn events(inputs: &[Vec<u8>], options: &Options) -> Vec<(usize, String)> {
         let mut got = Vec::new();
@@ -367,27 +383,17 @@ mod tests {
         for threads in [1, 3] {
             let mut seen = 0;
             let mut summary = Summary::default();
-            analyze_inputs(
-                inputs.len(),
-                |i| Ok(&inputs[i][..]),
-                &Config::default(),
-                &Options {
-                    threads,
-                    queue: 2,
-                    progress: None,
-                },
-                |_, event| {
-                    if let Event::Done(Ok(o)) = &event {
-                        summary.merge(&o.summary);
-                    }
-                    seen += 1;
-                    if seen == 5 {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            );
+            analyze_all(&inputs, threads, 2, |_, event| {
+                if let Event::Done(Ok(o)) = &event {
+                    summary.merge(&o.summary);
+                }
+                seen += 1;
+                if seen == 5 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
             assert_eq!(seen, 5, "{threads} threads");
             assert_eq!(summary.frames, 0, "{threads} threads");
         }
@@ -399,20 +405,10 @@ mod tests {
         let inputs = [capture(30, true, false), capture(5, true, true)];
         for threads in [1, 2] {
             let mut seen = 0;
-            analyze_inputs(
-                inputs.len(),
-                |i| Ok(&inputs[i][..]),
-                &Config::default(),
-                &Options {
-                    threads,
-                    queue: 4,
-                    progress: None,
-                },
-                |_, _| {
-                    seen += 1;
-                    ControlFlow::Break(())
-                },
-            );
+            analyze_all(&inputs, threads, 4, |_, _| {
+                seen += 1;
+                ControlFlow::Break(())
+            });
             assert_eq!(seen, 1, "{threads} threads");
         }
     }
