@@ -17,6 +17,7 @@ pub enum Verdict {
     NotUsed,
     NotOffered,
     NoEhlo,
+    Refused,
     Incomplete,
 }
 
@@ -44,6 +45,12 @@ pub enum FindingKind {
     InconsistentOffer,
     CaptureGap,
     Midstream,
+    StarttlsRejected,
+    RequiredNotOffered,
+    TlsWithout220,
+    StarttlsPipelined,
+    OneDirection,
+    DecryptedCapture,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -85,6 +92,7 @@ names!(Verdict {
     NotUsed => "not-used",
     NotOffered => "not-offered",
     NoEhlo => "no-ehlo",
+    Refused => "refused",
     Incomplete => "incomplete",
 });
 
@@ -109,6 +117,12 @@ names!(FindingKind {
     InconsistentOffer => "inconsistent-offer",
     CaptureGap => "capture-gap",
     Midstream => "midstream",
+    StarttlsRejected => "starttls-rejected",
+    RequiredNotOffered => "required-not-offered",
+    TlsWithout220 => "tls-without-220",
+    StarttlsPipelined => "starttls-pipelined",
+    OneDirection => "one-direction",
+    DecryptedCapture => "decrypted-capture",
 });
 
 names!(Severity { Info => "info", Warning => "warning", High => "high" });
@@ -127,6 +141,6 @@ mod tests {
             assert_eq!(k.name().parse::<FindingKind>(), Ok(*k));
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
         }
-        assert_eq!(Verdict::ALL.len(), 9);
+        assert_eq!(Verdict::ALL.len(), 10);
     }
 }

@@ -15,7 +15,7 @@
 //! - `capture`: the input it came from (path, or `-` for standard input)
 //! - `client`, `server`: `ip:port`, or `[v6]:port`
 //! - `verdict`: one of `upgraded`, `implicit-tls`, `not-offered`, `stripped`, `not-used`,
-//!   `rejected`, `handshake-failed`, `no-ehlo`, `incomplete`
+//!   `rejected`, `handshake-failed`, `no-ehlo`, `refused`, `incomplete`
 //! - `findings`: `[{ "kind", "severity" ("info"|"warning"|"high"), "frame", "evidence" }]`,
 //!   kinds as in the README glossary
 //! - `tls_rpt`: RFC 8460 result types this session maps to (`starttls-not-supported`,

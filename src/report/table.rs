@@ -11,7 +11,9 @@ fn verdict_color(verdict: Verdict) -> Color {
     match verdict {
         Verdict::Upgraded | Verdict::ImplicitTls => Color::Green,
         Verdict::Stripped | Verdict::HandshakeFailed | Verdict::Rejected => Color::Red,
-        Verdict::NotUsed | Verdict::NotOffered | Verdict::NoEhlo => Color::Yellow,
+        Verdict::NotUsed | Verdict::NotOffered | Verdict::NoEhlo | Verdict::Refused => {
+            Color::Yellow
+        }
         Verdict::Incomplete => Color::Grey,
     }
 }
