@@ -49,6 +49,8 @@ impl Direction {
 
 use std::io::Read;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use analyzer::{Analyzer, OfferHistory, Summary};
 use capture::file::{CaptureError, FileReader, Progress};
@@ -90,32 +92,57 @@ pub(crate) fn analyze_until(
     config: &analyzer::Config,
     progress: Option<&Progress>,
     stop: impl Fn() -> bool,
+    on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    analyze_selected(input, config, progress, |_| true, stop, on_session)
+}
+
+/// [`analyze_until`] on the frames `keep` says yes to (a capture filter); the others are
+/// skipped as if not in the capture (frame numbers stay the file's). A compressed input
+/// (gzip, zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own; then
+/// `progress` counts the compressed bytes, and damage offsets count decompressed bytes.
+pub(crate) fn analyze_selected(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: Option<&Progress>,
+    mut keep: impl FnMut(&capture::Frame<'_>) -> bool,
+    stop: impl Fn() -> bool,
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
-    let mut reader = FileReader::new(input)?;
-    if let Some(progress) = progress {
-        reader = reader.with_progress(progress.clone());
-    }
-    let mut analyzer = Analyzer::new(config.clone());
-    let mut stopped = false;
-    let damage = reader
-        .for_each_frame(|frame| {
-            analyzer.frame(frame, &mut on_session);
-            stopped = stop();
-            if stopped {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+    let compressed = Arc::new(AtomicBool::new(false));
+    let input = capture::file::Counting::new(input, progress.cloned(), Arc::clone(&compressed));
+    capture::compressed::decompressed(input, |compression, input| {
+        compressed.store(compression.is_some(), Ordering::Relaxed);
+        let mut reader = FileReader::new(input)?;
+        if let (Some(progress), None) = (progress, compression) {
+            reader = reader.with_progress(progress.clone());
+        }
+        let mut analyzer = Analyzer::new(config.clone());
+        let mut stopped = false;
+        let mut damage = reader
+            .for_each_frame(|frame| {
+                if keep(frame) {
+                    analyzer.frame(frame, &mut on_session);
+                }
+                stopped = stop();
+                if stopped {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .err();
+        if let (Some(e), Some(c)) = (&mut damage, compression) {
+            e.what = format!("{} (offset in the {}-decompressed data)", e.what, c.name());
+        }
+        if !stopped {
+            analyzer.finish(&mut on_session);
+        }
+        Ok(Outcome {
+            summary: analyzer.summary().clone(),
+            damage,
         })
-        .err();
-    if !stopped {
-        analyzer.finish(&mut on_session);
-    }
-    Ok(Outcome {
-        summary: analyzer.summary().clone(),
-        damage,
-    })
+    })?
 }
 
 /// Everything found in one capture, sessions in order of their first frame.

@@ -329,33 +329,29 @@ impl Stdin {
 }
 
 fn read_stdin(tx: &SyncSender<Message>) {
-    let mut reader = match FileReader::new(io::stdin()) {
-        Ok(reader) => reader,
-        Err(e) => {
-            let _ = tx.send(Message::End {
-                error: Some(e.to_string()),
-                frames: 0,
-            });
-            return;
-        }
+    // A compressed stream (zstd -c x.pcap | mailtap -) is decompressed on a thread of its own.
+    let read = mailtap::capture::compressed::decompressed(io::stdin(), |_, input| {
+        let mut reader = FileReader::new(input)?;
+        let result = reader.for_each_frame(|f| {
+            let owned = OwnedFrame {
+                number: f.number,
+                ts: f.ts,
+                link: f.link,
+                data: f.data.to_vec(),
+                orig_len: f.orig_len,
+            };
+            match tx.send(Message::Frame(owned)) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(_) => std::ops::ControlFlow::Break(()),
+            }
+        });
+        Ok((result.err(), reader.stats().frames))
+    });
+    let (error, frames) = match read.and_then(|r| r) {
+        Ok((error, frames)) => (error.map(|e| e.to_string()), frames),
+        Err(e) => (Some(e.to_string()), 0),
     };
-    let result = reader.for_each_frame(|f| {
-        let owned = OwnedFrame {
-            number: f.number,
-            ts: f.ts,
-            link: f.link,
-            data: f.data.to_vec(),
-            orig_len: f.orig_len,
-        };
-        match tx.send(Message::Frame(owned)) {
-            Ok(()) => std::ops::ControlFlow::Continue(()),
-            Err(_) => std::ops::ControlFlow::Break(()),
-        }
-    });
-    let _ = tx.send(Message::End {
-        error: result.err().map(|e| e.to_string()),
-        frames: reader.stats().frames,
-    });
+    let _ = tx.send(Message::End { error, frames });
 }
 
 impl Source for Stdin {
