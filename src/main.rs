@@ -5,6 +5,7 @@
 
 mod cli;
 mod progress;
+mod select;
 mod watch;
 
 use std::fs::File;
@@ -39,17 +40,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `report` matches `--fail-on` or `--require`; each match is named on standard error
+/// (the table may be in a file, or JSON).
 fn matches(fail_on: &[FailOn], report: &SessionReport) -> bool {
-    fail_on.iter().any(|f| match f {
-        FailOn::Verdict(v) => report.verdict == *v,
-        FailOn::Finding(k) => report.has(*k),
-    })
+    matches_in(None, fail_on, report)
+}
+
+fn matches_in(capture: Option<&str>, fail_on: &[FailOn], report: &SessionReport) -> bool {
+    let mut matched = false;
+    for why in fail_on.iter().filter_map(|f| f.matches(report)) {
+        let r = &report.record;
+        eprintln!(
+            "mailtap: match: {}{} -> {} (frames {}-{}, {}): {why}",
+            capture.map(|c| format!("{c}: ")).unwrap_or_default(),
+            r.client,
+            r.server,
+            r.first_frame,
+            r.last_frame,
+            report.verdict,
+        );
+        matched = true;
+    }
+    matched
+}
+
+/// `--fail-on no-sessions` and no SMTP session at all.
+fn no_sessions(fail_on: &[FailOn], sessions: u64) -> bool {
+    let fails = sessions == 0 && fail_on.contains(&FailOn::NoSessions);
+    if fails {
+        eprintln!("mailtap: match: --fail-on no-sessions: no SMTP session in the input");
+    }
+    fails
 }
 
 fn run(mut config: Config) -> io::Result<ExitCode> {
     let format = config.format.unwrap_or(Format::Table);
     config.analysis.limits.keep_transcript = format.needs_transcript();
     match &config.source {
+        Source::Print(text) => {
+            use std::io::Write;
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Source::ListInterfaces => watch::list_interfaces(),
         Source::Live(live) => watch::interface(&config, live),
         Source::Files(inputs) if watch::is_stream(inputs) => watch::stdin(&config),
@@ -83,13 +117,19 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let bar = progress::Bar::start(inputs, &progress);
     let options = Options {
         progress: Some(progress),
+        filter: config.filter.clone(),
+        max_sessions: config.stop.sessions,
         ..Options::default()
     };
     let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
         Ok(if names[i] == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(File::open(&inputs[i])?)
+            let file = File::open(&inputs[i])?;
+            if file.metadata()?.is_dir() {
+                return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
+            }
+            Box::new(file)
         })
     };
     analyze_inputs(names.len(), open, &config.analysis, &options, |i, event| {
@@ -103,7 +143,8 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
             Event::Done(Err(InputError::Open(e))) => fail(&e),
             Event::Done(Err(InputError::Capture(e))) => fail(&e),
             Event::Session(report) => {
-                matched |= matches(&config.fail_on, &report);
+                let capture = (names.len() > 1).then_some(name.as_str());
+                matched |= matches_in(capture, &config.fail_on, &report);
                 let input = *index[i].get_or_insert_with(|| reporter.input(name));
                 if let Err(e) = reporter.session(input, *report) {
                     write_error = Some(e);
@@ -114,12 +155,18 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                 index[i].get_or_insert_with(|| reporter.input(name));
                 if let Some(e) = &outcome.damage {
                     // Everything before the damage has been analysed: report it, say where.
+                    // Exit 2 all the same (a CI job must not pass on half a capture), unless
+                    // --allow-damage.
                     let frames = outcome.summary.frames;
-                    eprintln!("mailtap: warning: {name}: {e} (after {frames} frames; the sessions before it are reported)");
+                    let tolerated = config.allow_damage && frames > 0;
+                    let (label, hint) = if tolerated {
+                        ("warning: ", "")
+                    } else {
+                        ("", "; exit status 2, --allow-damage for 0")
+                    };
+                    eprintln!("mailtap: {label}{name}: {e} (after {frames} frames; the sessions before it are reported{hint})");
                     errors.push(format!("{name}: {e}"));
-                    if frames == 0 {
-                        input_failed = true;
-                    }
+                    input_failed |= !tolerated;
                 }
                 summary.merge(&outcome.summary);
             }
@@ -135,9 +182,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         // Streams carry only sessions; the summary goes beside them.
         eprintln!("mailtap: {}", mailtap::report::summary_line(&summary));
     }
+    let none = no_sessions(&config.fail_on, summary.sessions);
     Ok(if input_failed {
         ExitCode::from(2)
-    } else if matched {
+    } else if matched || none {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

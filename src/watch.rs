@@ -178,10 +178,13 @@ fn watch(
     let mut failed = false;
     let mut on_error = |e: SourceError, errors: &mut Vec<String>| {
         if e.after_frames > 0 {
+            // A damaged stream exits 2 after its sessions are reported, unless --allow-damage.
+            let label = if config.allow_damage { "warning: " } else { "" };
             eprintln!(
-                "mailtap: warning: {name}: {} (after {} frames; the sessions before it are reported)",
+                "mailtap: {label}{name}: {} (after {} frames; the sessions before it are reported)",
                 e.message, e.after_frames
             );
+            failed |= !config.allow_damage;
         } else {
             eprintln!("mailtap: {name}: {}", e.message);
             failed = true;
@@ -250,9 +253,10 @@ fn watch(
             eprintln!("mailtap: {}", report::capture_line(stats));
         }
     }
+    let none = crate::no_sessions(&config.fail_on, summary.sessions);
     Ok(if failed {
         ExitCode::from(2)
-    } else if sink.matched {
+    } else if sink.matched || none {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
