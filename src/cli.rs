@@ -234,7 +234,7 @@ fn parse_fail_on(values: &[String]) -> Result<Vec<FailOn>, String> {
                 .or_else(|_| name.parse().map(FailOn::Severity))
                 .map_err(|_| {
                     format!(
-                        "--fail-on: '{name}' is neither a verdict, a finding, a severity nor no-sessions (see --help)"
+                        "--fail-on: '{name}' is neither a verdict nor a finding (nor a severity, nor no-sessions; see --help)"
                     )
                 })
         })
@@ -464,9 +464,6 @@ impl Config {
                 );
             }
             filter = selection(&args.inputs, expression)?.frame_filter()?;
-            if filter.is_some() && piped && !is_regular_stdin() {
-                return Err("a capture filter, --server and --client apply to capture files; on a pipe, filter where the capture is made (tcpdump ... 'host 192.0.2.25')".into());
-            }
             Source::Files(inputs)
         };
         let stop = Stop {
@@ -514,15 +511,6 @@ fn print(args: &Args) -> Option<String> {
         return Some(cmd.render_long_help().to_string());
     }
     None
-}
-
-/// Whether standard input is a regular file (`mailtap - < capture.pcap`), not a pipe.
-fn is_regular_stdin() -> bool {
-    use std::os::fd::AsFd;
-    std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .is_ok_and(|fd| std::fs::File::from(fd).metadata().is_ok_and(|m| m.is_file()))
 }
 
 impl From<Live> for Source {

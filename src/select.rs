@@ -187,6 +187,7 @@ pub struct Selection {
 }
 
 /// The one-line answer of a build without libpcap to a capture filter on files.
+#[cfg_attr(feature = "live", allow(dead_code))]
 pub fn no_filter_here(filter: &str) -> String {
     format!(
         "a capture filter on files ('{filter}') needs the live build, where libpcap compiles it: apt-get install libpcap-dev, then cargo build --release --features live. Every build has --server ADDR[/PREFIX][:PORT] and --client ADDR[/PREFIX]"

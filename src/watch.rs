@@ -21,6 +21,7 @@ use mailtap::analyzer::Analyzer;
 use mailtap::capture::file::FileReader;
 use mailtap::capture::{CaptureStats, Frame, LinkType, Timestamp};
 use mailtap::classify::SessionReport;
+use mailtap::parallel::FrameFilter;
 use mailtap::report::{self, Format, Reporter};
 
 use crate::cli::{Config, FailOn};
@@ -290,9 +291,9 @@ struct Stdin {
 }
 
 impl Stdin {
-    fn start() -> Self {
+    fn start(filter: Option<FrameFilter>) -> Self {
         let (tx, rx) = mpsc::sync_channel(BATCH);
-        std::thread::spawn(move || read_stdin(&tx));
+        std::thread::spawn(move || read_stdin(&tx, filter));
         Stdin { rx }
     }
 
@@ -332,11 +333,16 @@ impl Stdin {
     }
 }
 
-fn read_stdin(tx: &SyncSender<Message>) {
+fn read_stdin(tx: &SyncSender<Message>, filter: Option<FrameFilter>) {
+    // A capture filter (the live build), --server, --client: frames it refuses stay here.
+    let mut keep = filter.as_ref().map(FrameFilter::make);
     // A compressed stream (zstd -c x.pcap | mailtap -) is decompressed on a thread of its own.
     let read = mailtap::capture::compressed::decompressed(io::stdin(), |_, input| {
         let mut reader = FileReader::new(input)?;
         let result = reader.for_each_frame(|f| {
+            if keep.as_mut().is_some_and(|keep| !keep(f)) {
+                return std::ops::ControlFlow::Continue(());
+            }
             let owned = OwnedFrame {
                 number: f.number,
                 ts: f.ts,
@@ -392,7 +398,7 @@ impl Source for Stdin {
 /// `mailtap -` on a pipe: like a live capture.
 pub fn stdin(config: &Config) -> io::Result<ExitCode> {
     let stop = stop_on_signals()?;
-    let mut source = Stdin::start();
+    let mut source = Stdin::start(config.filter.clone());
     watch(config, &mut source, "-", &stop)
 }
 

@@ -9,4 +9,5 @@ mod corpus;
 mod edge_cases;
 mod fixtures;
 mod hostile;
+mod inputs;
 mod proptests;
