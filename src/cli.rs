@@ -142,12 +142,20 @@ const MAX_FLOWS: std::ops::RangeInclusive<u64> = 16..=100_000_000;
 struct InputArgs {
     /// Only packets to or from this server (and port): ADDR, ADDR/PREFIX, ADDR:PORT,
     /// [IPV6]:PORT; may be repeated. Works in every build
-    #[arg(long, value_name = "ADDR[/PREFIX][:PORT]", help_heading = "Selecting sessions")]
+    #[arg(
+        long,
+        value_name = "ADDR[/PREFIX][:PORT]",
+        help_heading = "Selecting sessions"
+    )]
     server: Vec<String>,
 
     /// Only packets to or from this client: ADDR or ADDR/PREFIX; may be repeated. With
     /// --server: packets between the two
-    #[arg(long, value_name = "ADDR[/PREFIX]", help_heading = "Selecting sessions")]
+    #[arg(
+        long,
+        value_name = "ADDR[/PREFIX]",
+        help_heading = "Selecting sessions"
+    )]
     client: Vec<String>,
 
     /// Exit with 1 when a session's verdict is not one of these (comma-separated), e.g.
@@ -205,8 +213,14 @@ fn wrap(text: &str) -> String {
 fn after_help() -> String {
     format!(
         "{}\n{}\n{}\n\n{AFTER_HELP}",
-        wrap(&format!("Verdicts: {}.", names(Verdict::ALL, Verdict::name))),
-        wrap(&format!("Findings: {}.", names(FindingKind::ALL, FindingKind::name))),
+        wrap(&format!(
+            "Verdicts: {}.",
+            names(Verdict::ALL, Verdict::name)
+        )),
+        wrap(&format!(
+            "Findings: {}.",
+            names(FindingKind::ALL, FindingKind::name)
+        )),
         wrap(&format!(
             "Severities (for --fail-on): {}; and no-sessions.",
             names(Severity::ALL, Severity::name)
@@ -317,17 +331,22 @@ impl FailOn {
     pub fn matches(&self, report: &SessionReport) -> Option<String> {
         match self {
             FailOn::Verdict(v) => (report.verdict == *v).then(|| format!("--fail-on {v}")),
-            FailOn::Finding(k) => report
-                .has(*k)
-                .then(|| format!("--fail-on {}", k.name())),
-            FailOn::Severity(s) => report
-                .findings
-                .iter()
-                .find(|f| f.severity >= *s)
-                .map(|f| format!("--fail-on {} ({} is {})", s.name(), f.kind.name(), f.severity.name())),
+            FailOn::Finding(k) => report.has(*k).then(|| format!("--fail-on {}", k.name())),
+            FailOn::Severity(s) => report.findings.iter().find(|f| f.severity >= *s).map(|f| {
+                format!(
+                    "--fail-on {} ({} is {})",
+                    s.name(),
+                    f.kind.name(),
+                    f.severity.name()
+                )
+            }),
             FailOn::NoSessions => None,
             FailOn::Require(verdicts) => (!verdicts.contains(&report.verdict)).then(|| {
-                format!("--require {}: verdict {}", names(verdicts, Verdict::name), report.verdict)
+                format!(
+                    "--require {}: verdict {}",
+                    names(verdicts, Verdict::name),
+                    report.verdict
+                )
             }),
         }
     }

@@ -127,7 +127,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         } else {
             let file = File::open(&inputs[i])?;
             if file.metadata()?.is_dir() {
-                return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "is a directory",
+                ));
             }
             Box::new(file)
         })

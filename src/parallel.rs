@@ -174,12 +174,18 @@ pub fn analyze_inputs<R, O, E>(
                     return;
                 }
                 let tx = &senders[i];
-                run_one(i, &open, config, options, &stop, &sessions, |event| {
-                    match tx.send(event) {
+                run_one(
+                    i,
+                    &open,
+                    config,
+                    options,
+                    &stop,
+                    &sessions,
+                    |event| match tx.send(event) {
                         Ok(()) => ControlFlow::Continue(()),
                         Err(_) => ControlFlow::Break(()),
-                    }
-                });
+                    },
+                );
             });
         }
         let mut receivers = receivers;

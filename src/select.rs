@@ -79,9 +79,11 @@ impl Endpoint {
                 .ok_or_else(|| format!("'{text}': missing ']'"))?;
             let port = match after {
                 "" => None,
-                _ => Some(after.strip_prefix(':').ok_or_else(|| {
-                    format!("'{text}': expected :PORT after ']'")
-                })?),
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| format!("'{text}': expected :PORT after ']'"))?,
+                ),
             };
             (inside, port)
         } else if text.matches(':').count() == 1 {
@@ -328,8 +330,16 @@ mod tests {
         assert!(!e.matches(sock("[2001:db9::25]:25")));
         let e = Endpoint::parse("2001:db8::25").unwrap();
         assert!(e.matches(sock("[2001:db8::25]:40000")));
-        assert!(Endpoint::parse("0.0.0.0/0").unwrap().matches(sock("1.2.3.4:5")));
-        for bad in ["192.0.2.1/33", "192.0.2.1:0", "192.0.2.1:70000", "mx.example", "[::1"] {
+        assert!(Endpoint::parse("0.0.0.0/0")
+            .unwrap()
+            .matches(sock("1.2.3.4:5")));
+        for bad in [
+            "192.0.2.1/33",
+            "192.0.2.1:0",
+            "192.0.2.1:70000",
+            "mx.example",
+            "[::1",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
         let n = parse_client("10.0.0.0/8").unwrap();
@@ -341,7 +351,8 @@ mod tests {
     #[test]
     fn filter_words_follow_the_files() {
         let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
-        let (files, filter) = split_filter(words(&["-", "host", "192.0.2.25", "and", "port", "25"]));
+        let (files, filter) =
+            split_filter(words(&["-", "host", "192.0.2.25", "and", "port", "25"]));
         assert_eq!(files, words(&["-"]));
         assert_eq!(filter.as_deref(), Some("host 192.0.2.25 and port 25"));
         let (files, filter) = split_filter(words(&["a.pcap", "b.pcap"]));

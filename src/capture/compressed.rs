@@ -269,7 +269,10 @@ mod tests {
 
     #[test]
     fn magic_numbers() {
-        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Some(Compression::Gzip));
+        assert_eq!(
+            Compression::sniff(&[0x1f, 0x8b, 8, 0]),
+            Some(Compression::Gzip)
+        );
         assert_eq!(
             Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0x24]),
             Some(Compression::Zstd)

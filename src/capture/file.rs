@@ -618,9 +618,7 @@ impl<R: Read> Read for Remember<R> {
 pub fn describe_read_error(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::IsADirectory => "is a directory".into(),
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-            if e.get_ref().is_some() =>
-        {
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof if e.get_ref().is_some() => {
             e.to_string()
         }
         _ => format!("read error: {e}"),
@@ -683,7 +681,8 @@ fn read_header(input: &mut impl Read) -> Result<Vec<u8>, CaptureError> {
         if filled < want {
             return error(format!("truncated pcap header ({filled} of {want} bytes)"));
         }
-    } else if magic == Some(&PCAPNG_MAGIC[..]) || (filled < 4 && PCAPNG_MAGIC.starts_with(&header)) {
+    } else if magic == Some(&PCAPNG_MAGIC[..]) || (filled < 4 && PCAPNG_MAGIC.starts_with(&header))
+    {
         if filled < want {
             return error(format!(
                 "truncated pcapng section header ({filled} of {want} bytes)"

@@ -154,7 +154,11 @@ fn header_errors_name_the_cause() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = mailtap(&[path(&dir)]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("a-directory: is a directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a-directory: is a directory"),
+        "{}",
+        stderr(&out)
+    );
 
     let capture = std::fs::read(fixture("postfix-swaks-upgraded.pcap")).unwrap();
     for (len, want) in [
@@ -188,7 +192,10 @@ fn header_errors_name_the_cause() {
         "{:02x} {:02x} {:02x} {:02x}",
         capture[0], capture[1], capture[2], capture[3]
     );
-    assert!(err.contains(&own), "the fixture's own magic {own} is listed: {err}");
+    assert!(
+        err.contains(&own),
+        "the fixture's own magic {own} is listed: {err}"
+    );
 }
 
 #[test]
@@ -205,7 +212,11 @@ fn out_of_range_limits_are_rejected_with_their_range() {
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");
         assert!(stderr(&out).contains(range), "{flag}: {}", stderr(&out));
     }
-    for bad in ["--server=192.0.2.1/33", "--server=mx.example", "--client=10.0.0.0/99"] {
+    for bad in [
+        "--server=192.0.2.1/33",
+        "--server=mx.example",
+        "--client=10.0.0.0/99",
+    ] {
         let out = mailtap(&[bad, path(&p)]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert_eq!(stderr(&out).lines().count(), 1, "{bad}: {}", stderr(&out));
@@ -249,14 +260,28 @@ fn fail_on_takes_spaces_severities_and_no_sessions() {
     let err = stderr(&out);
     // The match is named on standard error, with the session it is.
     assert!(
-        err.contains("match: 10.25.1.2:40011 -> 10.25.1.1:25") && err.contains("--fail-on stripped"),
+        err.contains("match: 10.25.1.2:40011 -> 10.25.1.1:25")
+            && err.contains("--fail-on stripped"),
         "{err}"
     );
-    assert_eq!(err.lines().filter(|l| l.contains("match:")).count(), 1, "{err}");
-    assert_eq!(code(&["--fail-on", "rejected handshake-failed"]).status.code(), Some(0));
+    assert_eq!(
+        err.lines().filter(|l| l.contains("match:")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        code(&["--fail-on", "rejected handshake-failed"])
+            .status
+            .code(),
+        Some(0)
+    );
     let out = code(&["--fail-on", "high"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("masked-keyword is high"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("masked-keyword is high"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(code(&["--fail-on", "warning"]).status.code(), Some(1));
     assert_eq!(code(&["--fail-on", "no-sessions"]).status.code(), Some(0));
 
@@ -273,13 +298,28 @@ fn fail_on_takes_spaces_severities_and_no_sessions() {
 #[test]
 fn require_fails_every_session_with_another_verdict() {
     let p = fixture("relay-asa-keyword-swaks-both-legs.pcapng");
-    let out = mailtap(&["--format", "json", "--require", "upgraded,implicit-tls", path(&p)]);
+    let out = mailtap(&[
+        "--format",
+        "json",
+        "--require",
+        "upgraded,implicit-tls",
+        path(&p),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let named: Vec<&str> = err.lines().filter(|l| l.contains("--require")).collect();
     assert_eq!(named.len(), 2, "{err}");
-    assert!(err.contains("verdict stripped") && err.contains("verdict not-used"), "{err}");
-    let out = mailtap(&["--format", "json", "--require", "stripped, not-used", path(&p)]);
+    assert!(
+        err.contains("verdict stripped") && err.contains("verdict not-used"),
+        "{err}"
+    );
+    let out = mailtap(&[
+        "--format",
+        "json",
+        "--require",
+        "stripped, not-used",
+        path(&p),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = mailtap(&["--require", "fine", path(&p)]);
     assert_eq!(out.status.code(), Some(2));
@@ -306,7 +346,10 @@ fn server_and_client_select_in_every_build() {
     assert_eq!(clients(&[]).len(), 2);
     assert_eq!(clients(&["--server", "10.25.2.10:25"]), ["10.25.2.1:40012"]);
     assert_eq!(clients(&["--server", "10.25.2.0/24"]), ["10.25.2.1:40012"]);
-    assert_eq!(clients(&["--server", "10.25.2.10:587"]), Vec::<String>::new());
+    assert_eq!(
+        clients(&["--server", "10.25.2.10:587"]),
+        Vec::<String>::new()
+    );
     assert_eq!(clients(&["--client", "10.25.1.2"]), ["10.25.1.2:40011"]);
     assert_eq!(
         clients(&["--client", "10.25.1.2", "--server", "10.25.2.10"]),
@@ -330,12 +373,18 @@ fn count_stops_files_after_n_sessions() {
 #[test]
 fn a_filter_on_files_says_which_build_has_it() {
     let p = fixture("postfix-swaks-upgraded.pcap");
-    for args in [&["-r", path(&p), "port", "25"][..], &[path(&p), "host 10.25.2.10"]] {
+    for args in [
+        &["-r", path(&p), "port", "25"][..],
+        &[path(&p), "host 10.25.2.10"],
+    ] {
         let out = mailtap(args);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("--features live") && err.contains("--server"), "{err}");
+        assert!(
+            err.contains("--features live") && err.contains("--server"),
+            "{err}"
+        );
         assert!(!err.contains("No such file"), "{err}");
     }
 }
@@ -359,11 +408,18 @@ fn a_filter_on_files_is_compiled_by_libpcap() {
     };
     assert_eq!(clients(&[]).len(), 2);
     assert_eq!(clients(&["host", "10.25.2.10"]), ["10.25.2.1:40012"]);
-    assert_eq!(clients(&["tcp port 25 and host 10.25.1.2"]), ["10.25.1.2:40011"]);
+    assert_eq!(
+        clients(&["tcp port 25 and host 10.25.1.2"]),
+        ["10.25.1.2:40011"]
+    );
     assert_eq!(clients(&["port", "2525"]), Vec::<String>::new());
     let out = mailtap(&["-r", path(&p), "host", "and"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("capture filter 'host and'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("capture filter 'host and'"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // ---- habits, help, completions, man page ---------------------------------------------------
@@ -374,17 +430,32 @@ fn help_lists_every_verdict_finding_and_exit_code() {
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8(out.stdout).unwrap();
     for name in mailtap::classify::Verdict::ALL.iter().map(|v| v.name()) {
-        assert!(help.contains(&format!(" {name},")) || help.contains(&format!(" {name}.")), "{name}");
+        assert!(
+            help.contains(&format!(" {name},")) || help.contains(&format!(" {name}.")),
+            "{name}"
+        );
     }
     for name in mailtap::classify::FindingKind::ALL.iter().map(|k| k.name()) {
-        assert!(help.contains(&format!(" {name},")) || help.contains(&format!(" {name}.")), "{name}");
+        assert!(
+            help.contains(&format!(" {name},")) || help.contains(&format!(" {name}.")),
+            "{name}"
+        );
     }
-    for words in ["Exit status: 0", "--allow-damage", "no-sessions", "--require", "--completions", "--man"] {
+    for words in [
+        "Exit status: 0",
+        "--allow-damage",
+        "no-sessions",
+        "--require",
+        "--completions",
+        "--man",
+    ] {
         assert!(help.contains(words), "{words}");
     }
     let out = mailtap(&["help"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("Usage: mailtap"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("Usage: mailtap"));
 }
 
 #[test]
@@ -406,7 +477,10 @@ fn completions_and_man_page_come_from_the_clap_definition() {
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
         assert!(script.contains(marker), "{shell}");
-        assert!(script.contains("fail-on") && script.contains("allow-damage"), "{shell}");
+        assert!(
+            script.contains("fail-on") && script.contains("allow-damage"),
+            "{shell}"
+        );
     }
     let out = mailtap(&["--man"]);
     assert_eq!(out.status.code(), Some(0));
