@@ -9,10 +9,10 @@ use clap::Parser;
 use mailtap::analyzer::{self, PortSet};
 use mailtap::classify::{FindingKind, SessionReport, Severity, Verdict};
 use mailtap::parallel::FrameFilter;
-
-use crate::select::{parse_client, split_filter, Endpoint, Selection};
 use mailtap::report::Format;
 use mailtap::smtp::SessionLimits;
+
+use crate::select::{parse_client, split_filter, Endpoint, Selection};
 
 /// Tells, for every SMTP connection in a capture or on the wire, how the STARTTLS negotiation
 /// went.
@@ -448,6 +448,9 @@ impl Config {
         } else if let Some(interface) = args.interface {
             if !args.read.is_empty() {
                 return Err("-i captures live; -r reads a file: give one of them".into());
+            }
+            if !args.inputs.server.is_empty() || !args.inputs.client.is_empty() {
+                return Err("--server and --client select in capture files; live, give a capture filter: mailtap -i IFACE host 192.0.2.25 and port 25".into());
             }
             let filter = if args.files.is_empty() {
                 default_filter(&ports, args.any_port)

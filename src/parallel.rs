@@ -491,4 +491,47 @@ mod tests {
             assert_eq!(seen, 1, "{threads} threads");
         }
     }
+
+    #[test]
+    fn max_sessions_stops_after_n_and_a_filter_selects_frames() {
+        let inputs = vec![capture(5, true, true), capture(5, false, true)];
+        for max in [1, 5, 7, 100] {
+            let options = Options {
+                threads: 4,
+                max_sessions: Some(max),
+                ..Options::default()
+            };
+            let got = events(&inputs, &options);
+            let sessions = got
+                .iter()
+                .filter(|(_, e)| !e.starts_with("done") && !e.starts_with("error"))
+                .count();
+            assert_eq!(sessions as u64, max.min(10), "max {max}: {got:?}");
+            // The input where it stopped still gives its outcome, and nothing comes after it
+            // (the third input, missing, is reached only when every session was taken).
+            let last = &got.last().unwrap().1;
+            if max < 10 {
+                assert!(last.starts_with("done"), "{got:?}");
+            } else {
+                assert!(last.starts_with("error"), "{got:?}");
+            }
+        }
+        // Only the frames of client port 40001 (its SYN carries dst port 25, src 40001).
+        let options = Options {
+            filter: Some(FrameFilter::new(|| {
+                Box::new(|frame: &Frame<'_>| {
+                    crate::decode::decode(frame)
+                        .is_ok_and(|s| s.src.port() == 40001 || s.dst.port() == 40001)
+                })
+            })),
+            ..Options::default()
+        };
+        let got = events(&inputs[..1], &options);
+        assert_eq!(got[0].1, "192.0.2.10:40001 not-used", "{got:?}");
+        assert_eq!(
+            got.len(),
+            3,
+            "one session, the outcome, the missing input: {got:?}"
+        );
+    }
 }
