@@ -679,17 +679,24 @@ fn read_header(input: &mut impl Read) -> Result<Vec<u8>, CaptureError> {
     let want = header_len(&header);
     if magic.is_some_and(|m| PCAP_MAGICS.iter().any(|p| p == m)) {
         if filled < want {
-            return error(format!("truncated pcap header ({filled} of {want} bytes)"));
+            return error(format!(
+                "truncated pcap header ({filled} of {want} bytes): expected {} more",
+                want - filled
+            ));
         }
     } else if magic == Some(&PCAPNG_MAGIC[..]) || (filled < 4 && PCAPNG_MAGIC.starts_with(&header))
     {
         if filled < want {
             return error(format!(
-                "truncated pcapng section header ({filled} of {want} bytes)"
+                "truncated pcapng section header ({filled} of {want} bytes): expected {} more",
+                want - filled
             ));
         }
     } else if filled < 4 && PCAP_MAGICS.iter().any(|p| p.starts_with(&header)) {
-        return error(format!("truncated pcap header ({filled} of 24 bytes)"));
+        return error(format!(
+            "truncated pcap header ({filled} of 24 bytes): expected {} more",
+            24 - filled
+        ));
     } else {
         let start: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
         return error(format!(
