@@ -64,8 +64,10 @@ pub struct Outcome {
     pub damage: Option<CaptureError>,
 }
 
-/// Analyses one capture (pcap or pcapng, from a file or a pipe), streaming: `on_session`
-/// receives each session as it ends. Fails only when the input is not a capture at all.
+/// Analyses one capture (pcap or pcapng, from a file or a pipe; gzip-, zstd- or
+/// xz-compressed ones are recognised by their first bytes and decompressed on a thread of their
+/// own), streaming: `on_session` receives each session as it ends. Fails only when the input is
+/// not a capture at all.
 pub fn analyze_with(
     input: impl Read + Send,
     config: &analyzer::Config,
