@@ -75,6 +75,8 @@ pub struct Summary {
     pub tcp: StreamStats,
     /// Flows ended early to keep memory bounded.
     pub evicted_flows: u64,
+    /// Connections with data on an SMTP port whose bytes were not SMTP at all: no session.
+    pub not_smtp: u64,
 }
 
 impl Summary {
@@ -100,6 +102,7 @@ impl Summary {
         a.unsupported_link += b.unsupported_link;
         self.tcp.add(&other.tcp);
         self.evicted_flows += other.evicted_flows;
+        self.not_smtp += other.not_smtp;
     }
 }
 
@@ -142,6 +145,8 @@ struct OpenFlow {
     syn: bool,
     syn_ack: bool,
     server_reset: bool,
+    /// Packets of each direction (`ToServer`, `ToClient`) were seen.
+    seen: [bool; 2],
 }
 
 enum Entry {
@@ -399,6 +404,7 @@ impl Analyzer {
             syn: false,
             syn_ack: false,
             server_reset: false,
+            seen: [false; 2],
         };
         self.flows.insert(key, Entry::Open(Box::new(flow)));
         true
@@ -474,9 +480,18 @@ impl Analyzer {
             }
         }
         match flow.session {
+            Some(session) if reportable && !session.spoke_smtp() => {
+                // On an SMTP port, but nothing in it was SMTP (an HTTP request to port 25).
+                self.summary.not_smtp += 1;
+            }
             Some(session) if reportable => {
                 let mut record = session.finish(end);
                 record.handshake_seen |= flow.conn.handshake_seen();
+                record.one_direction = match flow.seen {
+                    [true, false] => Some(Direction::ToServer),
+                    [false, true] => Some(Direction::ToClient),
+                    _ => None,
+                };
                 let mut report = classify::classify(record);
                 self.offers.observe(&mut report);
                 self.count(&report);
@@ -533,6 +548,7 @@ fn advance(
         return After::Open;
     };
     flow.last_seen = frame.ts;
+    flow.seen[usize::from(dir == Direction::ToClient)] = true;
     let flags = segment.flags;
     if flags.syn && !flags.ack && dir == Direction::ToServer {
         flow.syn = true;

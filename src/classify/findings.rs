@@ -111,7 +111,8 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
             .as_ref()
             .filter(|x| matches!(x.code, 500 | 502))
         {
-            if advertised {
+            // Not when the client broke the pipelining rules: that explains the 500.
+            if advertised && r.starttls_pipelined.is_none() {
                 add(
                     Kind::MaskedCommand,
                     Severity::High,
@@ -157,17 +158,36 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
             format!("AUTH {} in cleartext", auth.mechanism).into(),
         );
     }
-    // S12.
+    // S12, and a 530 demanding a STARTTLS the EHLO reply did not offer.
     if let Some(required) = &r.tls_required {
-        if let Some(reply) = &required.reply {
+        if let Some(reply) = required.reply.as_ref().filter(|x| demands_tls(x)) {
             add(
                 Kind::TlsRequired,
                 Severity::Info,
                 reply.frame,
                 reply.first_line().clone(),
             );
+            if let Some(offer) =
+                super::ehlo_offer(r).filter(|o| !o.partial && !o.offers("STARTTLS"))
+            {
+                let mut evidence = reply.first_line().as_bytes().to_vec();
+                evidence.extend_from_slice(
+                    format!(
+                        " (#{}), though the EHLO reply (#{}) offered no STARTTLS",
+                        reply.frame, offer.frame
+                    )
+                    .as_bytes(),
+                );
+                add(
+                    Kind::RequiredNotOffered,
+                    Severity::High,
+                    reply.frame,
+                    WireText::new(&evidence),
+                );
+            }
         }
     }
+    dialogue_findings(r, &mut add);
     if let Some(mail) = &r.mail_in_clear {
         add(
             Kind::CleartextMail,
@@ -202,6 +222,82 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
     }
     out.sort_by_key(|f| (f.kind, f.frame));
     out
+}
+
+/// What the dialogue around STARTTLS shows besides the verdict: a refusal, a client that went
+/// to TLS anyway or pipelined behind STARTTLS, a capture with one side only or decrypted.
+fn dialogue_findings(r: &SessionRecord, add: &mut impl FnMut(Kind, Severity, u64, WireText)) {
+    if let Some(reply) = r.starttls_refused.as_ref().and_then(|x| x.reply.as_ref()) {
+        add(
+            Kind::StarttlsRejected,
+            Severity::Warning,
+            reply.frame,
+            reply.first_line().clone(),
+        );
+    }
+    if let Some(frame) = r.tls_without_220 {
+        let why = match r.starttls.as_ref().and_then(|x| x.reply.as_ref()) {
+            Some(reply) => format!(
+                "the client began TLS although STARTTLS was answered {} (#{})",
+                reply.code, reply.frame
+            ),
+            None => "the client began TLS without a 220 to STARTTLS".to_string(),
+        };
+        add(Kind::TlsWithout220, Severity::Warning, frame, why.into());
+    }
+    if let Some(e) = &r.starttls_pipelined {
+        add(
+            Kind::StarttlsPipelined,
+            Severity::Warning,
+            e.frame,
+            e.bytes.clone(),
+        );
+    }
+    if let Some(only) = r.one_direction {
+        let side = match only {
+            crate::Direction::ToServer => "client to server",
+            crate::Direction::ToClient => "server to client",
+        };
+        add(
+            Kind::OneDirection,
+            Severity::Info,
+            r.first_frame,
+            format!("the capture holds one direction only ({side})").into(),
+        );
+    }
+    let client_plaintext = r
+        .plaintext_after_upgrade
+        .as_ref()
+        .filter(|e| e.direction == crate::Direction::ToServer);
+    if let (Some(e), Some(answered)) = (client_plaintext, r.plaintext_answered) {
+        add(
+            Kind::DecryptedCapture,
+            Severity::Info,
+            e.frame,
+            format!(
+                "plaintext dialogue on both sides after 220 (server answered at #{answered}): \
+                 most likely a capture decrypted by an inspecting device"
+            )
+            .into(),
+        );
+    }
+}
+
+/// A `530` that demands TLS (RFC 3207 §4: "Must issue a STARTTLS command first"), not the
+/// `530 5.7.0 Authentication required` of RFC 4954 §6, which shares its codes: told apart
+/// by the text, the one place where the code alone cannot say.
+fn demands_tls(reply: &crate::smtp::record::Reply) -> bool {
+    let text = reply.first_line().as_bytes().to_ascii_lowercase();
+    let has = |word: &[u8]| text.windows(word.len()).any(|w| w == word);
+    has(b"tls") || has(b"ssl") || !has(b"auth")
+}
+
+/// Whether a `masked-keyword` finding's keyword has STARTTLS's length: only such a mask can
+/// have been STARTTLS (an ASA masks each keyword with as many characters as it had).
+pub fn could_be_starttls_mask(finding: &super::Finding) -> bool {
+    parse::reply_line(finding.evidence.as_bytes())
+        .and_then(|line| parse::ehlo_keyword(line.text))
+        .is_some_and(|(keyword, _)| keyword.len() == "STARTTLS".len())
 }
 
 /// S13, weak versions and the certificate (TLS <= 1.2 only; in TLS 1.3 it is encrypted).

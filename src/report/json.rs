@@ -46,7 +46,8 @@
 //! sessions with it}, "connections": { "attempted", "refused", "unanswered" }, "skipped": {
 //! "not_tcp", "ip_fragments", "truncated", "unsupported_link" }, "tcp": {
 //! "retransmitted_segments", "overlapping_segments", "out_of_order_segments", "gap_bytes" },
-//! "evicted_flows", "errors":
+//! "evicted_flows", "not_smtp" (connections with data on an SMTP port whose bytes were not
+//! SMTP: no session), "errors":
 //! ["FILE: at byte offset N: ..."], "capture"?: { "received", "dropped", "if_dropped" } }`;
 //! `capture` is there only for a live capture (`-i`): packets that passed the filter, dropped by
 //! the kernel (no room in the buffer) and dropped by the interface, as libpcap counts them.

@@ -9,28 +9,28 @@ use mailtap::classify::{FindingKind as F, SessionReport, Verdict as V};
 use crate::common::capture_writer::{Capture, Conn, Format, Link, Resolution};
 use crate::common::{analyze_bytes, replay_tls, tls_vector};
 
-const GREETING: &[u8] = b"220 mx.example.test ESMTP Postfix\r\n";
-const EHLO: &[u8] = b"EHLO client.example.test\r\n";
-const OFFER: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
-const NO_OFFER: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+pub(crate) const GREETING: &[u8] = b"220 mx.example.test ESMTP Postfix\r\n";
+pub(crate) const EHLO: &[u8] = b"EHLO client.example.test\r\n";
+pub(crate) const OFFER: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+pub(crate) const NO_OFFER: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
 
-fn client() -> std::net::SocketAddr {
+pub(crate) fn client() -> std::net::SocketAddr {
     "192.0.2.10:40000".parse().unwrap()
 }
 
-fn server() -> std::net::SocketAddr {
+pub(crate) fn server() -> std::net::SocketAddr {
     "198.51.100.25:25".parse().unwrap()
 }
 
 /// Greeting, EHLO and the given EHLO reply.
-fn opening(c: &mut Conn, ehlo_reply: &[u8]) {
+pub(crate) fn opening(c: &mut Conn, ehlo_reply: &[u8]) {
     c.handshake();
     c.server(GREETING);
     c.client(EHLO);
     c.server(ehlo_reply);
 }
 
-fn one_session(cap: Capture) -> SessionReport {
+pub(crate) fn one_session(cap: Capture) -> SessionReport {
     let analysis = analyze_bytes(&cap.finish());
     assert!(analysis.damage.is_none(), "{:?}", analysis.damage);
     assert_eq!(
@@ -46,11 +46,11 @@ fn one_session(cap: Capture) -> SessionReport {
     analysis.sessions.into_iter().next().unwrap()
 }
 
-fn kinds(s: &SessionReport) -> Vec<&'static str> {
+pub(crate) fn kinds(s: &SessionReport) -> Vec<&'static str> {
     s.findings.iter().map(|f| f.kind.name()).collect()
 }
 
-fn finding(s: &SessionReport, kind: F) -> &mailtap::classify::Finding {
+pub(crate) fn finding(s: &SessionReport, kind: F) -> &mailtap::classify::Finding {
     s.findings
         .iter()
         .find(|f| f.kind == kind)

@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod corpus;
+mod dialogue_cases;
 mod edge_cases;
 mod fixtures;
 mod hostile;
