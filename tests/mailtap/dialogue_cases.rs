@@ -85,6 +85,39 @@ fn case_04_a_gap_in_the_handshake_is_incomplete_not_failed() {
     assert!(!s.tls_rpt().contains(&"validation-failure"));
 }
 
+#[test]
+fn case_06_a_mask_that_cannot_be_starttls_is_no_stripped_offer() {
+    // An ASA masks AUTH as XXXA: four characters cannot have been STARTTLS.
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    opening(&mut c, b"250-mx.example.test\r\n250-XXXA\r\n250 8BITMIME\r\n");
+    c.client(b"MAIL FROM:<a@example.test>\r\n");
+    c.server(b"250 2.1.0 Ok\r\n");
+    c.close();
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::NotOffered, "{:?}", kinds(&s));
+    assert!(s.has(F::MaskedKeyword));
+    // Eight characters could have been: with no STARTTLS in the reply, the offer was stripped.
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    opening(&mut c, b"250-mx.example.test\r\n250-XXXXXXXA\r\n250 8BITMIME\r\n");
+    c.client(b"MAIL FROM:<a@example.test>\r\n");
+    c.server(b"250 2.1.0 Ok\r\n");
+    c.close();
+    assert_eq!(one_session(cap).verdict, V::Stripped);
+    // ...but not beside an unmasked STARTTLS (CHUNKING masked as XXXXXXXB).
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    opening(
+        &mut c,
+        b"250-mx.example.test\r\n250-XXXXXXXB\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+    );
+    c.client(b"MAIL FROM:<a@example.test>\r\n");
+    c.server(b"250 2.1.0 Ok\r\n");
+    c.close();
+    assert_eq!(one_session(cap).verdict, V::NotUsed);
+}
+
 fn session_530(text: &[u8]) -> mailtap::classify::SessionReport {
     let mut cap = capture();
     let mut c = cap.tcp(client(), server());
