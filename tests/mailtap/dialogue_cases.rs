@@ -90,7 +90,10 @@ fn case_06_a_mask_that_cannot_be_starttls_is_no_stripped_offer() {
     // An ASA masks AUTH as XXXA: four characters cannot have been STARTTLS.
     let mut cap = capture();
     let mut c = cap.tcp(client(), server());
-    opening(&mut c, b"250-mx.example.test\r\n250-XXXA\r\n250 8BITMIME\r\n");
+    opening(
+        &mut c,
+        b"250-mx.example.test\r\n250-XXXA\r\n250 8BITMIME\r\n",
+    );
     c.client(b"MAIL FROM:<a@example.test>\r\n");
     c.server(b"250 2.1.0 Ok\r\n");
     c.close();
@@ -100,7 +103,10 @@ fn case_06_a_mask_that_cannot_be_starttls_is_no_stripped_offer() {
     // Eight characters could have been: with no STARTTLS in the reply, the offer was stripped.
     let mut cap = capture();
     let mut c = cap.tcp(client(), server());
-    opening(&mut c, b"250-mx.example.test\r\n250-XXXXXXXA\r\n250 8BITMIME\r\n");
+    opening(
+        &mut c,
+        b"250-mx.example.test\r\n250-XXXXXXXA\r\n250 8BITMIME\r\n",
+    );
     c.client(b"MAIL FROM:<a@example.test>\r\n");
     c.server(b"250 2.1.0 Ok\r\n");
     c.close();

@@ -11,3 +11,4 @@ mod edge_cases;
 mod fixtures;
 mod hostile;
 mod proptests;
+mod threads;
