@@ -12,9 +12,9 @@
 #       packets (the rest bulk TCP),
 # checks that mailtap's verdict counts (and frame, byte and attempt counts) are exactly what the
 # generator wrote — a fast wrong answer fails the script — then times, on the same files with the
-# page cache warm, each pinned to CPU 0:
+# page cache warm, one-thread commands pinned to CPU 0:
 #   mailtap --format jsonl --threads 1 FILE > /dev/null
-#   mailtap --format jsonl --threads N FILE > /dev/null   (N = all CPUs; not pinned)
+#   mailtap --format jsonl --threads N FILE > /dev/null   (N = all CPUs, on all of them)
 #   tshark -r FILE -Y smtp -d tcp.port==2525,smtp -d tcp.port==10025,smtp > /dev/null
 #   cat FILE > /dev/null                      (the floor: reading the file)
 # and prints the median time of several runs, MB/s, packets/s, sessions/s, peak RSS
