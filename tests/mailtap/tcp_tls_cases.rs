@@ -285,3 +285,36 @@ fn case_11_certificate_host_is_judged_against_sni_only() {
     });
     assert!(!sni.has(F::CertHostMismatch), "{:?}", kinds(&sni));
 }
+
+/// Case 17: the session JSON's `tls` object says whether the certificate could be seen.
+#[test]
+fn case_17_certificate_visibility_in_json() {
+    let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
+    for (port, vector) in [(40001u16, "tls13-ok.bin"), (40002, "tls12-ok.bin")] {
+        let mut c = cap.tcp(format!("192.0.2.10:{port}").parse().unwrap(), server());
+        opening(&mut c, OFFER);
+        c.client(b"STARTTLS\r\n");
+        c.server(b"220 2.0.0 Ready to start TLS\r\n");
+        replay_tls(&mut c, vector);
+        c.close();
+    }
+    let path = crate::common::temp_path("case17.pcap");
+    cap.save(&path).unwrap();
+    let (doc, _) = crate::common::mailtap_json(&[path.to_str().unwrap()]);
+    let seen: Vec<(&str, bool)> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let tls = &s["tls"];
+            (
+                tls["certificate_visibility"].as_str().unwrap(),
+                tls["certificate"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("not visible (TLS 1.3)", true), ("visible", false)]
+    );
+}
