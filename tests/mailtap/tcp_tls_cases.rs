@@ -318,3 +318,74 @@ fn case_17_certificate_visibility_in_json() {
         vec![("not visible (TLS 1.3)", true), ("visible", false)]
     );
 }
+
+/// Case 5: an ACK captured before the data it acknowledges (SPAN ports, mirror sessions,
+/// multi-queue NICs: Wireshark's "ACKed unseen segment") is not a loss when the data follows
+/// within a few segments; data that never comes is still a gap.
+#[test]
+fn case_05_ack_before_the_data_it_acknowledges() {
+    // The client's ACK of the EHLO reply is captured before the reply, and its STARTTLS too.
+    let (cap, mut c) = new_conn();
+    c.handshake();
+    c.server(GREETING);
+    c.client(EHLO);
+    let reply = c.server_segments(OFFER, &[]);
+    c.client_ack();
+    let starttls = c.client_segments(b"STARTTLS\r\n", &[]);
+    c.write(&starttls[0]);
+    let reply_frame = c.write(&reply[0]) as u64;
+    c.server(b"220 2.0.0 Ready to start TLS\r\n");
+    replay_tls(&mut c, "tls13-ok.bin");
+    c.close();
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::Upgraded, "{:?}", kinds(&s));
+    assert!(!s.has(F::CaptureGap), "{:?}", kinds(&s));
+    assert_eq!(s.record.gap_bytes, 0);
+    let ehlo = s.record.hello[0].reply.as_ref().unwrap();
+    assert!(ehlo.offers("STARTTLS"));
+    assert_eq!(ehlo.frame, reply_frame);
+
+    // The same in the other direction, the ACK a few frames ahead, one-byte segments.
+    let (cap, mut c) = new_conn();
+    c.handshake();
+    c.server(GREETING);
+    let ehlo = c.client_segments(EHLO, &[1; 25]);
+    c.server_ack();
+    for seg in &ehlo {
+        c.write(seg);
+    }
+    c.server(NO_OFFER);
+    c.client(b"QUIT\r\n");
+    c.server(b"221 Bye\r\n");
+    c.close();
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::NotOffered, "{:?}", kinds(&s));
+    assert_eq!(s.record.gap_bytes, 0);
+
+    // Acknowledged data that never comes is a gap, noticed within a bounded window: the
+    // dialogue goes on and the capture-gap is still reported, at the ACK's frame.
+    let (cap, mut c) = new_conn();
+    c.handshake();
+    c.server(GREETING);
+    c.client(EHLO);
+    c.server(b"250-mx.example.test\r\n");
+    c.skip_server(14); // "250-STARTTLS\r\n" never captured
+    let ack = c.client_ack() as u64;
+    c.server(b"250 8BITMIME\r\n");
+    for _ in 0..20 {
+        c.client(b"NOOP\r\n");
+        c.server(b"250 2.0.0 Ok\r\n");
+    }
+    c.client(b"QUIT\r\n");
+    c.server(b"221 Bye\r\n");
+    c.close();
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
+    assert_eq!(s.record.gap_bytes, 14);
+    assert_eq!(all(&s, F::CaptureGap)[0].frame, ack);
+    assert!(
+        matches!(s.record.end, mailtap::smtp::record::End::Closed),
+        "{:?}",
+        s.record.end
+    );
+}
