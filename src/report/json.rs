@@ -36,6 +36,8 @@
 //!   "supported_versions", "sni" }, "server_hello": { "frame", "version", "cipher",
 //!   "downgrade_sentinel" }, "certificate": { "subject", "issuer", "dns_names", "not_before",
 //!   "not_after", "self_signed", ... } (TLS ≤ 1.2 only: in TLS 1.3 it is encrypted and `null`),
+//!   "certificate_visibility": "visible" | "not visible (TLS 1.3)" | "not visible (resumed)" |
+//!   "not seen" (why `certificate` is null: never read a null certificate as "fine"),
 //!   "alerts": [{ "dir", "frame", "level", "description" }], "not_tls": {...} }`
 //! - `auth`: `{ "frame", "mechanism" }` when AUTH was used in cleartext (never the credential)
 //! - `gap_bytes`: bytes missing from the capture in this session

@@ -126,7 +126,7 @@ pub enum Event {
     ClientPlaintext,
     /// The server's bytes begin with a TLS record where a reply was due.
     ServerTls { context_lost: bool },
-    /// Server bytes while the ClientHello is still due.
+    /// Server bytes that are not a TLS record while the ClientHello is still due.
     ServerBytes,
     /// Bytes missing from the capture in one direction.
     Gap { to_server: bool, len: u64 },
@@ -190,6 +190,11 @@ pub fn next(state: State, event: Event) -> (State, Effect) {
             E::PlaintextAfterUpgrade,
         ),
         (TlsDue, Ev::ServerBytes) => (TlsDue, E::ResponseInjection),
+        // The server's handshake answers a ClientHello the capture has not shown (lost, or
+        // not yet delivered): TLS began all the same; no injection.
+        (TlsDue, Ev::ServerTls { .. }) => {
+            (Tls(TlsStart::StartTls), E::BeginTls(TlsStart::StartTls))
+        }
         // The client's first TLS bytes are lost: TLS began all the same (what the server
         // sends next is its answer, not an injection).
         (

@@ -238,6 +238,13 @@ impl Session {
     pub fn data(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
         match (self.state, dir) {
             (State::Tls(_), _) => self.feed_tls(dir, bytes, frame),
+            (State::TlsDue, Direction::ToClient) if looks_like_tls_record(bytes) => {
+                let context_lost = self.context_lost();
+                if let Effect::BeginTls(start) = self.step(Event::ServerTls { context_lost }) {
+                    self.begin_tls(start);
+                    self.feed_tls(dir, bytes, frame);
+                }
+            }
             (State::TlsDue, Direction::ToClient) => {
                 if self.step(Event::ServerBytes) == Effect::ResponseInjection
                     && self.record.response_injection.is_none()

@@ -11,4 +11,5 @@ mod edge_cases;
 mod fixtures;
 mod hostile;
 mod proptests;
+mod tcp_tls_cases;
 mod threads;
