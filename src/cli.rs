@@ -64,6 +64,11 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(MAX_FLOWS))]
     max_flows: u64,
 
+    /// Analysis threads [default: the number of CPUs]. Several files: one per thread; one
+    /// file: its connections split between the threads, reported exactly as with one
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+
     /// Capture live on this interface (needs the `live` build; see -D for the names)
     #[arg(
         short = 'i',
@@ -400,6 +405,8 @@ pub struct Config {
     pub filter: Option<FrameFilter>,
     /// `--allow-damage`: a damaged capture exits 0.
     pub allow_damage: bool,
+    /// Analysis threads (`None`: one per CPU).
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -416,6 +423,7 @@ impl Config {
                 stop: Stop::default(),
                 filter: None,
                 allow_damage: false,
+                threads: None,
             });
         }
         let _ = args.inputs.numeric;
@@ -511,6 +519,7 @@ impl Config {
             stop,
             filter,
             allow_damage: args.inputs.allow_damage,
+            threads: args.threads.map(usize::from),
         })
     }
 }

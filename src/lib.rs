@@ -19,6 +19,7 @@ pub mod decode;
 pub mod parallel;
 pub mod reassembly;
 pub mod report;
+pub mod shard;
 pub mod smtp;
 pub mod text;
 pub mod tls;
@@ -100,16 +101,83 @@ pub(crate) fn analyze_until(
 }
 
 /// [`analyze_until`] on the frames `keep` says yes to (a capture filter); the others are
-/// skipped as if not in the capture (frame numbers stay the file's). A compressed input
-/// (gzip, zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own; then
-/// `progress` counts the compressed bytes, and damage offsets count decompressed bytes.
+/// skipped as if not in the capture (frame numbers stay the file's).
 pub(crate) fn analyze_selected(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: Option<&Progress>,
+    keep: impl FnMut(&capture::Frame<'_>) -> bool,
+    stop: impl Fn() -> bool,
+    mut on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    drive(
+        input,
+        config,
+        progress,
+        keep,
+        stop,
+        &mut |_, session| on_session(session),
+        |_| {},
+    )
+}
+
+/// When a session was handed over, in the order one analyzer hands them over: by frame; in
+/// a frame, the sessions the frame itself ended, then those an idle sweep ended (in order of
+/// first frame); after the last frame, those still open (in order of first frame). Shards of
+/// one input ([`shard`]) are merged by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Handover {
+    frame: u64,
+    phase: Phase,
+    first_frame: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Frame,
+    Sweep,
+    /// Nothing more of this frame: a shard's "everything up to here was sent".
+    Passed,
+    End,
+}
+
+impl Handover {
+    fn of(frame: u64, phase: Phase, session: &SessionReport) -> Self {
+        Handover {
+            frame,
+            phase,
+            first_frame: session.record.first_frame,
+        }
+    }
+
+    /// Everything of frames up to `frame` is before this.
+    fn passed(frame: u64) -> Self {
+        Handover {
+            frame,
+            phase: Phase::Passed,
+            first_frame: 0,
+        }
+    }
+
+    const LAST: Handover = Handover {
+        frame: u64::MAX,
+        phase: Phase::End,
+        first_frame: u64::MAX,
+    };
+}
+
+/// [`analyze_selected`], telling `on_session` when each session was handed over; `on_frame`
+/// hears each frame's number once its sessions are handed over. A compressed input (gzip,
+/// zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own; then `progress`
+/// counts the compressed bytes, and damage offsets count decompressed bytes.
+fn drive(
     input: impl Read + Send,
     config: &analyzer::Config,
     progress: Option<&Progress>,
     mut keep: impl FnMut(&capture::Frame<'_>) -> bool,
     stop: impl Fn() -> bool,
-    mut on_session: impl FnMut(SessionReport),
+    on_session: &mut dyn FnMut(Handover, SessionReport),
+    mut on_frame: impl FnMut(u64),
 ) -> Result<Outcome, CaptureError> {
     let compressed = Arc::new(AtomicBool::new(false));
     let input = capture::file::Counting::new(input, progress.cloned(), Arc::clone(&compressed));
@@ -123,9 +191,14 @@ pub(crate) fn analyze_selected(
         let mut stopped = false;
         let mut damage = reader
             .for_each_frame(|frame| {
+                let n = frame.number;
                 if keep(frame) {
-                    analyzer.frame(frame, &mut on_session);
+                    analyzer.take(frame, &mut |s| {
+                        on_session(Handover::of(n, Phase::Frame, &s), s)
+                    });
                 }
+                analyzer.sweep_if_due(&mut |s| on_session(Handover::of(n, Phase::Sweep, &s), s));
+                on_frame(n);
                 stopped = stop();
                 if stopped {
                     ControlFlow::Break(())
@@ -138,7 +211,7 @@ pub(crate) fn analyze_selected(
             e.what = format!("{} (offset in the {}-decompressed data)", e.what, c.name());
         }
         if !stopped {
-            analyzer.finish(&mut on_session);
+            analyzer.finish(&mut |s| on_session(Handover::of(u64::MAX, Phase::End, &s), s));
         }
         Ok(Outcome {
             summary: analyzer.summary().clone(),

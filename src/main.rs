@@ -115,11 +115,16 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let mut index: Vec<Option<usize>> = vec![None; names.len()];
     let progress = Progress::new();
     let bar = progress::Bar::start(inputs, &progress);
+    let defaults = Options::default();
     let options = Options {
         progress: Some(progress),
         filter: config.filter.clone(),
         max_sessions: config.stop.sessions,
-        ..Options::default()
+        threads: config.threads.unwrap_or(defaults.threads),
+        // A file can be opened once per thread; a pipe cannot. A compressed file would be
+        // decompressed once per thread: it is read by one.
+        split_one_input: names.len() == 1 && names[0] != "-" && !compressed(&inputs[0]),
+        ..defaults
     };
     let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
         Ok(if names[i] == "-" {
@@ -193,6 +198,13 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether the file at `path` starts as a compressed stream does (gzip, zstd, xz...).
+fn compressed(path: &std::path::Path) -> bool {
+    let mut head = [0u8; mailtap::capture::compressed::Compression::MAGIC_LEN];
+    let read = File::open(path).and_then(|mut f| f.read(&mut head));
+    read.is_ok_and(|n| mailtap::capture::compressed::Compression::sniff(&head[..n]).is_some())
 }
 
 /// mimalloc: sessions allocate and free records of a kilobyte or more, which glibc's malloc

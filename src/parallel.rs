@@ -75,6 +75,9 @@ pub struct Options {
     pub queue: usize,
     /// Bytes read, all inputs together, for a progress bar.
     pub progress: Option<Progress>,
+    /// With one input and several threads, split its connections between the threads
+    /// ([`crate::shard`]): only for an input `open` can open once per thread (a file).
+    pub split_one_input: bool,
     /// Only the frames this filter keeps are analysed (a capture filter on files).
     pub filter: Option<FrameFilter>,
     /// Stop after this many sessions, all inputs together (`-c N`): the inputs are then read
@@ -117,6 +120,7 @@ impl Default for Options {
             progress: None,
             filter: None,
             max_sessions: None,
+            split_one_input: false,
         }
     }
 }
@@ -143,6 +147,22 @@ pub fn analyze_inputs<R, O, E>(
     if options.max_sessions.is_some() {
         // "The first N sessions" is only well defined one input after the other.
         threads = 1;
+    }
+    let split = options.filter.is_none() && options.max_sessions.is_none();
+    if count == 1 && options.split_one_input && split && options.threads > 1 {
+        let stop = AtomicBool::new(false);
+        let outcome = crate::shard::analyze_sharded(
+            options.threads,
+            || open(0),
+            config,
+            options.progress.as_ref(),
+            &stop,
+            |session| on_event(0, Event::Session(Box::new(session))),
+        );
+        if !stop.load(Ordering::Relaxed) {
+            let _ = on_event(0, Event::Done(outcome));
+        }
+        return;
     }
     if threads == 1 {
         // One file, or one core: no worker thread, no queue. Handing each session across a
@@ -533,5 +553,36 @@ mod tests {
             3,
             "one session, the outcome, the missing input: {got:?}"
         );
+    }
+
+    #[test]
+    fn a_break_stops_one_input_split_between_threads() {
+        // Many sessions, a queue smaller than them: shards block on it until the break.
+        let input = capture(5000, true, true);
+        for threads in [2, 3] {
+            let options = Options {
+                threads,
+                queue: 1,
+                progress: None,
+                split_one_input: true,
+                ..Options::default()
+            };
+            let mut seen = 0;
+            analyze_inputs(
+                1,
+                |_| Ok(&input[..]),
+                &Config::default(),
+                &options,
+                |_, _| {
+                    seen += 1;
+                    if seen == 3 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            );
+            assert_eq!(seen, 3, "{threads} threads");
+        }
     }
 }
