@@ -625,6 +625,7 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
         Format::Transcript,
         Format::Json,
         Format::Jsonl,
+        Format::Csv,
     ] {
         let mut out = Vec::new();
         let mut reporter = Reporter::new(format, &mut out, false);
@@ -645,6 +646,10 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
                 for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     serde_json::from_slice::<serde_json::Value>(line).expect("JSON line parses");
                 }
+            }
+            Format::Csv => {
+                let text = std::str::from_utf8(&out).expect("CSV is UTF-8");
+                assert_no_controls(&text.replace("\r\n", "\n"), "Csv");
             }
         }
     }

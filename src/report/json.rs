@@ -18,6 +18,13 @@
 //!   `rejected`, `handshake-failed`, `no-ehlo`, `refused`, `incomplete`
 //! - `findings`: `[{ "kind", "severity" ("info"|"warning"|"high"), "frame", "evidence" }]`,
 //!   kinds as in the README glossary
+//! - `reason`: `{ "frame", "text", "line"? }` — why the session got its verdict: the frame of
+//!   the decisive line or event, a short sentence in mailtap's words (`STARTTLS refused (454)`,
+//!   `protocol_version (70) alert from the server`, `capture ends after EHLO`, `TLS 1.3,
+//!   TLS_AES_256_GCM_SHA384`...), and `line`, the decisive line as sent, when there is one (the
+//!   454 reply, the masked keyword, the HELO command, the bytes that are not TLS). The table
+//!   shows it as its `reason` column and the transcript ends each session with it. `frame` is 0
+//!   when no single frame shows it
 //! - `tls_rpt`: RFC 8460 result types this session maps to (`starttls-not-supported`,
 //!   `certificate-expired`, `certificate-host-mismatch`, `certificate-not-trusted`,
 //!   `validation-failure`)
@@ -61,7 +68,7 @@ use serde::{Serialize, Serializer};
 
 use crate::analyzer::Summary;
 use crate::capture::{CaptureStats, Timestamp};
-use crate::classify::{Finding, SessionReport};
+use crate::classify::{Finding, Reason, SessionReport};
 use crate::smtp::record::{AuthUse, End, Exchange, Reply};
 use crate::tls::TlsFacts;
 
@@ -76,6 +83,7 @@ pub struct SessionJson<'a> {
     server: SocketAddr,
     verdict: &'static str,
     findings: &'a [Finding],
+    reason: &'a Reason,
     tls_rpt: Vec<&'static str>,
     first_frame: u64,
     last_frame: u64,
@@ -114,6 +122,7 @@ impl<'a> SessionJson<'a> {
             server: r.server,
             verdict: report.verdict.name(),
             findings: &report.findings,
+            reason: &report.reason,
             tls_rpt: report.tls_rpt(),
             first_frame: r.first_frame,
             last_frame: r.last_frame,

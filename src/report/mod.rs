@@ -8,15 +8,19 @@
 //! the table too as sessions end: a header, then one aligned line per session. Every piece of
 //! wire text goes through [`crate::text`] escaping.
 
+mod csv;
 pub mod json;
 mod table;
 mod transcript;
+mod view;
 
 use std::io::{self, Write};
 
 use crate::analyzer::{OfferHistory, Summary};
 use crate::capture::CaptureStats;
 use crate::classify::SessionReport;
+
+pub use view::{Only, View};
 
 /// Output formats (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -25,6 +29,8 @@ pub enum Format {
     Json,
     Jsonl,
     Transcript,
+    /// Comma-separated values with fixed columns (see the `csv` module's docs).
+    Csv,
 }
 
 impl Format {
@@ -32,7 +38,7 @@ impl Format {
     fn collects(self, streaming: bool) -> bool {
         match self {
             Format::Table => !streaming,
-            Format::Json => true,
+            Format::Json | Format::Csv => true,
             Format::Jsonl | Format::Transcript => false,
         }
     }
@@ -49,7 +55,7 @@ impl Format {
 pub struct Reporter<W: Write> {
     format: Format,
     out: W,
-    color: bool,
+    view: View,
     inputs: Vec<String>,
     /// Sessions kept for the end, per input.
     collected: Vec<Vec<SessionReport>>,
@@ -72,7 +78,10 @@ impl<W: Write> Reporter<W> {
         Reporter {
             format,
             out,
-            color,
+            view: View {
+                color,
+                ..View::default()
+            },
             inputs: Vec::new(),
             pending: Vec::new(),
             collected: Vec::new(),
@@ -89,11 +98,22 @@ impl<W: Write> Reporter<W> {
         self
     }
 
+    /// How sessions are shown and which (`--only`, `-q`, `-v`, `--wide`, `--utc`, width).
+    /// The colour given to [`Reporter::new`] is kept.
+    pub fn with_view(mut self, view: View) -> Self {
+        let color = self.view.color;
+        self.view = View { color, ..view };
+        self
+    }
+
     /// Writes what comes before the first session: the header of a streaming table.
     pub fn begin(&mut self) -> io::Result<()> {
         if self.streaming && self.format == Format::Table && !self.header_written {
             self.header_written = true;
-            writeln!(self.out, "{}", table::stream_header())?;
+            let header = table::stream_header(&self.view);
+            if !self.view.quiet && !header.is_empty() {
+                writeln!(self.out, "{header}")?;
+            }
             self.out.flush()?;
         }
         Ok(())
@@ -108,13 +128,17 @@ impl<W: Write> Reporter<W> {
 
     pub fn session(&mut self, input: usize, report: SessionReport) -> io::Result<()> {
         match self.format {
+            // Collected sessions are filtered at the end, once `inconsistent-offer` is known.
             f if f.collects(self.streaming) => {
-                self.collected[input].push(report);
+                if !self.view.quiet {
+                    self.collected[input].push(report);
+                }
                 Ok(())
             }
+            _ if !self.view.shows(&report) => Ok(()),
             Format::Table => {
                 self.begin()?;
-                writeln!(self.out, "{}", table::stream_row(&report, self.color))?;
+                write!(self.out, "{}", table::stream_row(&report, &self.view))?;
                 self.out.flush()
             }
             Format::Jsonl => {
@@ -127,7 +151,7 @@ impl<W: Write> Reporter<W> {
             }
             // A transcript (a JSON document is always collected).
             _ => {
-                transcript::write(&mut self.pending, &self.inputs[input], &report)?;
+                transcript::write(&mut self.pending, &self.inputs[input], &report, &self.view)?;
                 self.write_pending(false)
             }
         }
@@ -160,8 +184,11 @@ impl<W: Write> Reporter<W> {
             reports.sort_by_key(|r| r.record.first_frame);
             // Within one input, a server that answered differently marks all its sessions.
             OfferHistory::mark_all(reports);
+            let view = &self.view;
+            reports.retain(|r| view.shows(r));
         }
         match self.format {
+            Format::Json if self.view.quiet => {}
             Format::Json => {
                 let document = json::Document {
                     schema: json::SCHEMA,
@@ -180,12 +207,13 @@ impl<W: Write> Reporter<W> {
                 self.out.write_all(b"\n")?;
             }
             Format::Table => {
-                if !self.streaming {
-                    table::write(&mut self.out, &self.inputs, &self.collected, self.color)?;
+                if !self.streaming && !self.view.quiet {
+                    table::write(&mut self.out, &self.inputs, &self.collected, &self.view)?;
                 }
-                writeln!(self.out, "{}", summary_line(summary))?;
-                if let Some(stats) = capture {
-                    writeln!(self.out, "{}", capture_line(stats))?;
+            }
+            Format::Csv => {
+                if !self.view.quiet {
+                    csv::write(&mut self.out, &self.inputs, &self.collected)?;
                 }
             }
             Format::Jsonl | Format::Transcript => {}
@@ -212,11 +240,13 @@ pub fn summary_line(summary: &Summary) -> String {
     let a = &summary.connections;
     if a.attempted > 0 {
         parts.push(format!(
-            "{} connection attempt(s) without data ({} refused, {} unanswered)",
-            a.attempted, a.refused, a.unanswered
+            "{} without data ({} refused, {} unanswered)",
+            plural(a.attempted, "connection attempt"),
+            a.refused,
+            a.unanswered
         ));
     }
-    parts.push(format!("{} frames", summary.frames));
+    parts.push(plural(summary.frames, "frame"));
     let s = &summary.skipped;
     if s.truncated + s.ip_fragments + s.unsupported_link > 0 {
         parts.push(format!(
@@ -226,11 +256,29 @@ pub fn summary_line(summary: &Summary) -> String {
     }
     if summary.evicted_flows > 0 {
         parts.push(format!(
-            "{} flows ended early to bound memory",
-            summary.evicted_flows
+            "{} ended early to bound memory",
+            plural(summary.evicted_flows, "flow")
         ));
     }
     parts.join("; ")
+}
+
+/// `1 frame`, `2 frames`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The summary (and a live capture's packet counts) on standard error, in every format: data
+/// goes to standard output, the summary beside it.
+pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>) {
+    eprintln!("mailtap: {}", summary_line(summary));
+    if let Some(stats) = capture {
+        eprintln!("mailtap: {}", capture_line(stats));
+    }
 }
 
 /// The packet counts of a live capture, in tcpdump's words.
