@@ -191,6 +191,20 @@ fn stripped(record: &SessionRecord, findings: &[Finding]) -> Reason {
     ];
     for (kind, text) in texts {
         if let Some(f) = findings.iter().find(|f| f.kind == kind) {
+            // S4 has two faces: a command of X's (the line is the command), or STARTTLS
+            // refused as unknown although offered (the line is the reply).
+            let reply = f
+                .evidence
+                .as_bytes()
+                .first()
+                .is_some_and(u8::is_ascii_digit);
+            let text = match kind {
+                FindingKind::MaskedCommand if reply => {
+                    "STARTTLS refused as unknown although offered"
+                }
+                FindingKind::MaskedCommand => "command masked",
+                _ => text,
+            };
             return Reason::new(f.frame, text).with_line(&f.evidence);
         }
     }

@@ -71,6 +71,25 @@ fn shorten(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` cut to `max` columns from the start, beginning with `…` when cut (a file name's end
+/// says more than its folders).
+fn shorten_start(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let mut kept = Vec::new();
+    let mut used = 1;
+    for c in s.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max {
+            break;
+        }
+        kept.push(c);
+        used += w;
+    }
+    std::iter::once('…').chain(kept.into_iter().rev()).collect()
+}
+
 /// `TLS 1.3` → `1.3` (one word, for the narrow `tls` column).
 fn short_tls(name: &str) -> String {
     name.strip_prefix("TLS ").unwrap_or(name).replace(' ', "-")
@@ -247,8 +266,14 @@ pub fn write(
     }
     let color = view.color && terminal;
     let heading = |out: &mut dyn Write, name: &str| -> io::Result<()> {
-        if many && terminal {
-            writeln!(out, "== {}", crate::text::escape_str(name))?;
+        if let (true, Some(columns)) = (many, view.width) {
+            let name = crate::text::escape_str(name);
+            let name = if view.wide {
+                name
+            } else {
+                shorten_start(&name, columns.saturating_sub(3))
+            };
+            writeln!(out, "== {name}")?;
         }
         Ok(())
     };
