@@ -62,6 +62,16 @@ fn color(stdout: &io::Stdout) -> bool {
     stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The width of standard error when it is a terminal (the summary is wrapped to it).
+fn stderr_width() -> Option<usize> {
+    let stderr = io::stderr();
+    stderr.is_terminal().then(|| {
+        terminal_size::terminal_size_of(&stderr)
+            .map(|(w, _)| usize::from(w.0))
+            .unwrap_or(80)
+    })
+}
+
 /// How the report shows sessions: the options, and the terminal's width (none in a pipe,
 /// unless --width gives one).
 fn view(config: &Config, stdout: &io::Stdout) -> View {
@@ -158,7 +168,7 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     // Data on stdout, the summary beside it on stderr; none after an input that could not
     // be read.
     if !(input_failed && summary.frames == 0) {
-        mailtap::report::summary_to_stderr(&summary, None);
+        mailtap::report::summary_to_stderr(&summary, None, stderr_width());
     }
     Ok(if input_failed {
         ExitCode::from(2)

@@ -248,7 +248,7 @@ fn watch(
     // Data on stdout, the summary beside it on stderr; none after an input that could not
     // be read.
     if !failed {
-        report::summary_to_stderr(summary, stats.as_ref());
+        report::summary_to_stderr(summary, stats.as_ref(), crate::stderr_width());
     }
     Ok(if failed {
         ExitCode::from(2)

@@ -273,11 +273,57 @@ fn plural(n: u64, noun: &str) -> String {
 }
 
 /// The summary (and a live capture's packet counts) on standard error, in every format: data
-/// goes to standard output, the summary beside it.
-pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>) {
-    eprintln!("mailtap: {}", summary_line(summary));
+/// goes to standard output, the summary beside it. `width`: standard error is a terminal this
+/// wide, and long lines are wrapped between words.
+pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>, width: Option<usize>) {
+    let mut text = wrap(&format!("mailtap: {}", summary_line(summary)), width);
     if let Some(stats) = capture {
-        eprintln!("mailtap: {}", capture_line(stats));
+        text.push_str(&wrap(&format!("mailtap: {}", capture_line(stats)), width));
+    }
+    eprint!("{text}");
+}
+
+/// `line` with a newline; wrapped between words to `width`, continuation lines indented.
+fn wrap(line: &str, width: Option<usize>) -> String {
+    const INDENT: &str = "         ";
+    let Some(width) = width.filter(|&w| line.chars().count() > w && w > 2 * INDENT.len()) else {
+        return format!("{line}\n");
+    };
+    let mut out = String::new();
+    let mut used = 0;
+    for word in line.split(' ') {
+        let w = word.chars().count();
+        if used > INDENT.len() && used + 1 + w > width {
+            out.push('\n');
+            out.push_str(INDENT);
+            used = INDENT.len();
+        } else if used > 0 && used != INDENT.len() {
+            out.push(' ');
+            used += 1;
+        }
+        out.push_str(word);
+        used += w;
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summary_wraps_between_words() {
+        let line =
+            "mailtap: 6 SMTP sessions (2 handshake-failed, 1 not-used, 1 rejected); 133 frames";
+        assert_eq!(super::wrap(line, None), format!("{line}\n"));
+        let wrapped = super::wrap(line, Some(40));
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            line.split_whitespace().collect::<Vec<_>>()
+        );
     }
 }
 

@@ -605,7 +605,7 @@ fn in_tmux(columns: usize, args: &[String]) -> String {
     let bin = env!("CARGO_BIN_EXE_mailtap");
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let command = format!(
-        "env TZ=UTC NO_COLOR=1 '{bin}' {} 2>/dev/null; echo __END__; sleep 60",
+        "env TZ=UTC NO_COLOR=1 '{bin}' {}; echo __END__; sleep 60",
         quoted.join(" ")
     );
     let w = columns.to_string();
