@@ -308,6 +308,14 @@ fn wrap(line: &str, width: Option<usize>) -> String {
     out
 }
 
+/// The packet counts of a live capture, in tcpdump's words.
+pub fn capture_line(stats: &CaptureStats) -> String {
+    format!(
+        "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
+        stats.received, stats.dropped, stats.if_dropped
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -325,12 +333,4 @@ mod tests {
             line.split_whitespace().collect::<Vec<_>>()
         );
     }
-}
-
-/// The packet counts of a live capture, in tcpdump's words.
-pub fn capture_line(stats: &CaptureStats) -> String {
-    format!(
-        "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
-        stats.received, stats.dropped, stats.if_dropped
-    )
 }

@@ -433,7 +433,7 @@ fn compact_lines(row: &Row, columns: usize, verdict_width: usize, color: bool) -
 
 /// Column widths of the streaming table (live capture), every column but the reason; a
 /// longer value pushes the rest of its line right.
-const STREAM_WIDTHS: [usize; 8] = [25, 11, 21, 21, 20, 16, 3, 24];
+const STREAM_WIDTHS: [usize; 8] = [25, 9, 21, 21, 18, 16, 3, 16];
 
 fn stream_fixed() -> usize {
     STREAM_WIDTHS.iter().map(|w| w + 2).sum()
