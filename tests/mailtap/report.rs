@@ -445,7 +445,7 @@ fn severity_is_marked_and_info_waits_for_verbose() {
 }
 
 #[test]
-fn colour_on_a_terminal_layout_unless_no_color() {
+fn no_colour_outside_a_terminal_even_with_a_width() {
     let p = fixture("relay-asa-keyword-swaks.pcap");
     let coloured = Command::new(env!("CARGO_BIN_EXE_mailtap"))
         .args(["--width", "200", p.to_str().unwrap()])
@@ -594,7 +594,15 @@ fn tmux_available() -> bool {
 /// Runs mailtap in a tmux pane of `columns` × 50 and returns the screen, wrapped lines joined
 /// (`capture-pane -J`), so that a line the terminal had to wrap shows as one line too wide.
 fn in_tmux(columns: usize, args: &[String]) -> String {
-    let socket = format!("mailtap-test-{}-{columns}", std::process::id());
+    in_tmux_with(columns, args, "NO_COLOR=1", false)
+}
+
+/// [`in_tmux`] with these environment assignments; `escapes`: keep the colours
+/// (`capture-pane -e`).
+fn in_tmux_with(columns: usize, args: &[String], env: &str, escapes: bool) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let socket = format!("mailtap-test-{}-{n}", std::process::id());
     let tmux = |a: &[&str]| {
         Command::new("tmux")
             .args(["-L", socket.as_str(), "-f", "/dev/null"])
@@ -605,7 +613,7 @@ fn in_tmux(columns: usize, args: &[String]) -> String {
     let bin = env!("CARGO_BIN_EXE_mailtap");
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let command = format!(
-        "env TZ=UTC NO_COLOR=1 '{bin}' {}; echo __END__; sleep 60",
+        "env -u NO_COLOR TZ=UTC {env} '{bin}' {}; echo __END__; sleep 60",
         quoted.join(" ")
     );
     let w = columns.to_string();
@@ -623,7 +631,11 @@ fn in_tmux(columns: usize, args: &[String]) -> String {
     assert!(started.status.success(), "{}", stderr(&started));
     let deadline = Instant::now() + Duration::from_secs(30);
     let screen = loop {
-        let shot = tmux(&["capture-pane", "-p", "-J"]);
+        let shot = if escapes {
+            tmux(&["capture-pane", "-p", "-J", "-e"])
+        } else {
+            tmux(&["capture-pane", "-p", "-J"])
+        };
         let screen = String::from_utf8_lossy(&shot.stdout).into_owned();
         if screen.contains("__END__") || Instant::now() > deadline {
             break screen;
@@ -660,6 +672,24 @@ fn tmux_80_120_200_columns() {
             );
         }
     }
+}
+
+#[test]
+fn tmux_colours_unless_no_color() {
+    if !tmux_available() {
+        eprintln!("tmux not installed: skipped (.ci/run installs it)");
+        return;
+    }
+    let files = vec![fixture("relay-asa-keyword-swaks.pcap")
+        .to_str()
+        .unwrap()
+        .to_string()];
+    let coloured = in_tmux_with(120, &files, "TERM=xterm-256color", true);
+    assert!(coloured.contains('\x1b'), "colours on a terminal:\n{coloured}");
+    // The words stay whole between the colour codes.
+    assert!(coloured.contains("stripped") && coloured.contains("!!masked-keyword"));
+    let plain = in_tmux_with(120, &files, "NO_COLOR=1", true);
+    assert!(!plain.contains('\x1b'), "NO_COLOR:\n{plain}");
 }
 
 // ---- README ---------------------------------------------------------------------------------
