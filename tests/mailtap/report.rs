@@ -685,7 +685,10 @@ fn tmux_colours_unless_no_color() {
         .unwrap()
         .to_string()];
     let coloured = in_tmux_with(120, &files, "TERM=xterm-256color", true);
-    assert!(coloured.contains('\x1b'), "colours on a terminal:\n{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "colours on a terminal:\n{coloured}"
+    );
     // The words stay whole between the colour codes.
     assert!(coloured.contains("stripped") && coloured.contains("!!masked-keyword"));
     let plain = in_tmux_with(120, &files, "NO_COLOR=1", true);
@@ -722,4 +725,109 @@ fn readme_examples_are_real_output() {
         checked += 1;
     }
     assert!(checked >= 5, "README examples found: {checked}");
+}
+
+// ---- JSON Schema ------------------------------------------------------------------------------
+
+fn schema() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/mailtap-1.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn assert_valid(validator: &jsonschema::Validator, doc: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+/// Real output, every shipped capture and the hand-made edge cases, validates against
+/// schema/mailtap-1.schema.json, whose objects are closed: a field the schema (and so the doc
+/// in src/report/json.rs) does not list fails.
+#[test]
+fn json_output_validates_against_the_schema() {
+    let validator = jsonschema::validator_for(&schema()).expect("a valid JSON Schema");
+    let mut files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+            .map(|p| p.to_str().unwrap().to_string())
+            .collect();
+    files.sort();
+    for extra in [ends_after_ehlo(), gap_in_ehlo_reply()] {
+        files.push(extra.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let doc: serde_json::Value = serde_json::from_slice(&run(&args).stdout).unwrap();
+    assert!(doc["sessions"].as_array().unwrap().len() >= 28);
+    assert_valid(&validator, &doc, "--format json");
+
+    // Each JSON line is a session of the same schema.
+    args[1] = "jsonl";
+    let lines = stdout(&run(&args));
+    let sessions: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let wrapped = serde_json::json!({
+        "schema": "mailtap/1",
+        "sessions": sessions,
+        "summary": doc["summary"],
+    });
+    assert_valid(&validator, &wrapped, "--format jsonl");
+
+    // The schema is closed: an undocumented field fails.
+    let mut leaked = doc.clone();
+    leaked["sessions"][0]["tls"]["records"] = serde_json::json!([1, 2]);
+    leaked["sessions"][0]["internal"] = serde_json::json!(true);
+    assert!(!validator.is_valid(&leaked));
+}
+
+/// The schema and the module doc name every verdict, finding kind and session field.
+#[test]
+fn schema_and_doc_name_everything() {
+    let schema = schema();
+    let defs = &schema["$defs"];
+    let listed = |def: &str| -> std::collections::BTreeSet<String> {
+        defs[def]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let verdicts: std::collections::BTreeSet<String> =
+        Verdict::ALL.iter().map(|v| v.name().to_string()).collect();
+    assert_eq!(listed("verdict"), verdicts);
+    let kinds: std::collections::BTreeSet<String> = mailtap::classify::FindingKind::ALL
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect();
+    assert_eq!(listed("finding_kind"), kinds);
+
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report/json.rs"))
+            .unwrap();
+    for def in [
+        "session",
+        "tls",
+        "summary",
+        "reason",
+        "reply",
+        "command",
+        "client_hello",
+        "server_hello",
+        "certificate",
+        "alert",
+    ] {
+        for field in defs[def]["properties"].as_object().unwrap().keys() {
+            assert!(
+                doc.contains(&format!("`{field}`")) || doc.contains(&format!("\"{field}\"")),
+                "src/report/json.rs does not document {def}.{field}"
+            );
+        }
+    }
 }
