@@ -128,28 +128,33 @@ struct Args {
 struct OutputArgs {
     /// List only the sessions with one of these verdicts, findings or severities
     /// (comma-separated, e.g. stripped,rejected or high); the summary still counts all
-    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
     only: Vec<String>,
 
     /// Print the summary only (on standard error), no sessions
-    #[arg(short = 'q', long)]
+    #[arg(short = 'q', long, help_heading = "Output")]
     quiet: bool,
 
     /// Also list info-level findings in the table
-    #[arg(short = 'v', long)]
+    #[arg(short = 'v', long, help_heading = "Output")]
     verbose: bool,
 
     /// Shorten nothing: the table's rows as long as they need
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     wide: bool,
 
     /// Times in UTC instead of local time
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     utc: bool,
 
     /// Lay the table out for a terminal this many columns wide [default: the terminal's width;
     /// plain columns in a pipe]
-    #[arg(long, value_name = "COLUMNS")]
+    #[arg(long, value_name = "COLUMNS", help_heading = "Output")]
     width: Option<usize>,
 }
 

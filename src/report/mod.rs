@@ -25,11 +25,15 @@ pub use view::{Only, View};
 /// Output formats (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Aligned columns, fitted to the terminal (plain columns in a pipe)
     Table,
+    /// One document, schema mailtap/1
     Json,
+    /// One session object per line, as sessions end
     Jsonl,
+    /// Each session's plaintext dialogue and TLS exchange
     Transcript,
-    /// Comma-separated values with fixed columns (see the `csv` module's docs).
+    /// Fixed columns for spreadsheets (see the README)
     Csv,
 }
 
