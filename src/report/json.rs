@@ -350,11 +350,16 @@ fn version(v: TlsVersion) -> CodeName {
     }
 }
 
+fn versions<S: Serializer>(list: &&[TlsVersion], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(list.iter().map(|v| version(*v)))
+}
+
 #[derive(Serialize)]
 struct ClientHelloJson<'a> {
     frame: u64,
     legacy_version: CodeName,
-    supported_versions: Vec<CodeName>,
+    #[serde(serialize_with = "versions")]
+    supported_versions: &'a [TlsVersion],
     sni: Option<&'a str>,
     sslv2_format: bool,
     offers_tls13: bool,
@@ -365,7 +370,7 @@ impl<'a> ClientHelloJson<'a> {
         ClientHelloJson {
             frame: ch.frame,
             legacy_version: version(ch.legacy_version),
-            supported_versions: ch.supported_versions.iter().map(|v| version(*v)).collect(),
+            supported_versions: &ch.supported_versions,
             sni: ch.sni.as_deref(),
             sslv2_format: ch.sslv2_format,
             offers_tls13: ch.offers_tls13(),
