@@ -189,6 +189,28 @@ fn stripped(record: &SessionRecord, findings: &[Finding]) -> Reason {
             "530 demands STARTTLS, which was not offered",
         ),
     ];
+    // The masked STARTTLS: the line as sent (the finding's evidence adds a note to it).
+    let masked = findings.iter().find(|f| {
+        f.kind == FindingKind::MaskedKeyword && super::findings::could_be_starttls_mask(f)
+    });
+    if let Some(f) = masked {
+        let line = record
+            .hello
+            .iter()
+            .filter_map(|h| h.reply.as_ref())
+            .filter(|reply| reply.frame == f.frame)
+            .find_map(|reply| {
+                reply
+                    .ehlo_keywords()
+                    .find(|(_, k)| super::findings::could_be_starttls(k))
+                    .map(|(i, _)| &reply.lines[i])
+            });
+        let reason = Reason::new(f.frame, "STARTTLS masked in the EHLO reply");
+        return match line {
+            Some(line) => reason.with_line(line),
+            None => reason.with_line(&f.evidence),
+        };
+    }
     for (kind, text) in texts {
         if let Some(f) = findings.iter().find(|f| f.kind == kind) {
             // S4 has two faces: a command of X's (the line is the command), or STARTTLS

@@ -60,7 +60,8 @@
 //! `partial: true` when part of the reply is missing from the capture.
 //!
 //! TLS: `{ "established", "failed", "client_hello", "server_hello", "hello_retry_request",
-//! "certificate", "alerts", "encrypted_alert", "not_tls", "malformed" }`:
+//! "certificate", "certificate_visibility", "alerts", "encrypted_alert", "not_tls",
+//! "malformed" }`:
 //! - `established`: ServerHello seen, then encrypted records from both sides; `failed`: an
 //!   alert, a reset or bytes that are not TLS ended the handshake
 //! - `client_hello`: null or `{ "frame", "legacy_version": VERSION, "supported_versions":
@@ -72,6 +73,9 @@
 //! - `certificate`: null (TLS 1.3: encrypted, not visible) or `{ "frame", "subject",
 //!   "issuer", "subject_cn": string|null, "dns_names": [...], "not_before", "not_after" (Unix
 //!   seconds), "self_issued", "self_signed", "chain_len" }`
+//! - `certificate_visibility`: `"visible"` | `"not visible (TLS 1.3)"` | `"not visible
+//!   (resumed)"` | `"not seen"` — why `certificate` is null: never read a null certificate as
+//!   "fine"
 //! - `alerts`: cleartext alerts in order (at most 8), `[{ "dir": DIR, "frame", "level" (1
 //!   warning, 2 fatal), "description" (the code), "name" ("protocol_version",
 //!   "unknown(N)"...) }]`
@@ -86,11 +90,13 @@
 //! sessions with it}, "connections": { "attempted", "refused", "unanswered" }, "skipped": {
 //! "not_tcp", "ip_fragments", "truncated", "unsupported_link" }, "tcp": {
 //! "retransmitted_segments", "overlapping_segments", "out_of_order_segments", "gap_bytes" },
-//! "evicted_flows", "errors": ["FILE: at byte offset N: ..."], "capture"?: { "received",
+//! "evicted_flows", "not_smtp", "errors": ["FILE: at byte offset N: ..."], "capture"?: {
+//! "received",
 //! "dropped", "if_dropped" } }`; `capture` is there only for a live capture (`-i`): packets
 //! that passed the filter, dropped by the kernel (no room in the buffer) and dropped by the
-//! interface, as libpcap counts them. The summary counts every session, whatever `--only`
-//! lists.
+//! interface, as libpcap counts them; `not_smtp`: connections with data on an SMTP port whose
+//! bytes were not SMTP at all (no session). The summary counts every session, whatever
+//! `--only` lists.
 //!
 //! The JSON Schema of this document is `schema/mailtap-1.schema.json` (draft 2020-12); the
 //! tests validate real output against it.
@@ -487,6 +493,7 @@ struct TlsJson<'a> {
     server_hello: Option<ServerHelloJson>,
     hello_retry_request: Option<u64>,
     certificate: Option<CertificateJson<'a>>,
+    certificate_visibility: &'static str,
     #[serde(serialize_with = "alerts")]
     alerts: &'a [Alert],
     encrypted_alert: Option<EncryptedAlertJson>,
@@ -519,6 +526,7 @@ impl<'a> TlsJson<'a> {
             server_hello: t.server_hello.as_ref().map(ServerHelloJson::new),
             hello_retry_request: t.hello_retry_request,
             certificate: t.certificate.as_ref().map(CertificateJson::new),
+            certificate_visibility: t.certificate_visibility.as_str(),
             alerts: &t.alerts,
             encrypted_alert: t.encrypted_alert.as_ref().map(|a| EncryptedAlertJson {
                 dir: dir(a.dir),
@@ -565,6 +573,7 @@ struct SummaryWire<'a> {
     skipped: Counts<4>,
     tcp: Counts<4>,
     evicted_flows: u64,
+    not_smtp: u64,
     errors: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     capture: Option<Counts<3>>,
@@ -607,6 +616,7 @@ impl Serialize for SummaryJson<'_> {
                 ("gap_bytes", t.gap_bytes),
             ]),
             evicted_flows: s.evicted_flows,
+            not_smtp: s.not_smtp,
             errors: self.errors,
             capture: self.capture.map(|c| {
                 Counts([

@@ -250,6 +250,13 @@ pub fn summary_line(summary: &Summary) -> String {
             a.unanswered
         ));
     }
+    if summary.not_smtp > 0 {
+        parts.push(format!(
+            "{} on SMTP ports that {} not SMTP",
+            plural(summary.not_smtp, "connection"),
+            if summary.not_smtp == 1 { "was" } else { "were" }
+        ));
+    }
     parts.push(plural(summary.frames, "frame"));
     let s = &summary.skipped;
     if s.truncated + s.ip_fragments + s.unsupported_link > 0 {

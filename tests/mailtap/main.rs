@@ -6,8 +6,11 @@ mod common;
 
 mod cli;
 mod corpus;
+mod dialogue_cases;
 mod edge_cases;
 mod fixtures;
 mod hostile;
 mod proptests;
 mod report;
+mod tcp_tls_cases;
+mod threads;
