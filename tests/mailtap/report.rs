@@ -73,6 +73,21 @@ fn gap_in_ehlo_reply() -> PathBuf {
     path
 }
 
+/// A server that refuses the client at the greeting.
+fn refused_at_the_greeting() -> PathBuf {
+    let mut cap = Capture::new(Format::PcapMicro, Link::Ethernet);
+    let (client, server) = addrs();
+    let mut c = cap.tcp(client, server);
+    c.handshake();
+    c.server(b"554 5.7.1 mx.example.test: no SMTP service here\r\n");
+    c.client(b"QUIT\r\n");
+    c.server(b"221 Bye\r\n");
+    c.close();
+    let path = temp_path("report-refused.pcap");
+    cap.save(&path).unwrap();
+    path
+}
+
 /// One case: the capture, its verdict, and the reason's frame, text and line.
 struct Case {
     path: PathBuf,
@@ -179,6 +194,13 @@ fn cases() -> Vec<Case> {
         ),
     ];
     cases.push(Case {
+        path: refused_at_the_greeting(),
+        verdict: "refused",
+        frame: 4,
+        text: "server refused the connection at the greeting (554)",
+        line: Some("554 5.7.1 mx.example.test: no SMTP service here"),
+    });
+    cases.push(Case {
         path: ends_after_ehlo(),
         verdict: "incomplete",
         frame: 6,
@@ -282,13 +304,11 @@ fn refused_reason_quotes_the_greeting() {
         "server refused the connection at the greeting (554)"
     );
     assert_eq!(
-        r.line.unwrap().escaped(),
+        r.line.as_ref().unwrap().escaped(),
         "554 5.7.1 mx.example.test: no SMTP service here"
     );
-    // Once the verdict is `refused`, every format shows that reason.
-    if report.verdict == Verdict::Refused {
-        assert_eq!(report.reason.frame, 4);
-    }
+    assert_eq!(report.verdict, Verdict::Refused);
+    assert_eq!(report.reason, r);
 }
 
 #[test]
