@@ -8,7 +8,7 @@ use clap::Parser;
 
 use mailtap::analyzer::{self, PortSet};
 use mailtap::classify::{FindingKind, Verdict};
-use mailtap::report::Format;
+use mailtap::report::{Format, Only};
 use mailtap::smtp::SessionLimits;
 
 /// Tells, for every SMTP connection in a capture or on the wire, how the STARTTLS negotiation
@@ -28,6 +28,9 @@ struct Args {
     /// Output format [default: table]
     #[arg(long, value_enum)]
     format: Option<Format>,
+
+    #[command(flatten)]
+    output: OutputArgs,
 
     /// Exit with 1 when a session has one of these verdicts or findings (comma-separated)
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
@@ -125,9 +128,79 @@ struct Args {
     no_promiscuous_mode: bool,
 }
 
+/// What the report shows (issue 9): grouped here, turned into [`Output`].
+#[derive(clap::Args, Debug)]
+struct OutputArgs {
+    /// List only the sessions with one of these verdicts, findings or severities
+    /// (comma-separated, e.g. stripped,rejected or high); the summary still counts all
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
+    only: Vec<String>,
+
+    /// Print the summary only (on standard error), no sessions
+    #[arg(short = 'q', long, help_heading = "Output")]
+    quiet: bool,
+
+    /// Also list info-level findings in the table
+    #[arg(short = 'v', long, help_heading = "Output")]
+    verbose: bool,
+
+    /// Shorten nothing: the table's rows as long as they need
+    #[arg(long, help_heading = "Output")]
+    wide: bool,
+
+    /// Times in UTC instead of local time
+    #[arg(long, help_heading = "Output")]
+    utc: bool,
+
+    /// Lay the table out for a terminal this many columns wide [default: the terminal's width;
+    /// plain columns in a pipe]
+    #[arg(long, value_name = "COLUMNS", help_heading = "Output")]
+    width: Option<usize>,
+}
+
+/// What the report shows, checked.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub only: Vec<Only>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub wide: bool,
+    pub utc: bool,
+    pub width: Option<usize>,
+}
+
+impl OutputArgs {
+    fn check(self) -> Result<Output, String> {
+        let only = self
+            .only
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                name.parse().map_err(|_| {
+                    format!("--only: '{name}' is not a verdict, a finding or a severity (info, warning, high)")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Output {
+            only,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            wide: self.wide,
+            utc: self.utc,
+            width: self.width.map(|w| w.max(20)),
+        })
+    }
+}
+
 const AFTER_HELP: &str = "\
 Verdicts: upgraded, implicit-tls, not-offered, stripped, not-used, rejected,
-handshake-failed, no-ehlo, incomplete. Exit status: 0 fine, 1 a session matched --fail-on,
+handshake-failed, no-ehlo, refused, incomplete. In the table, findings marked !! are high,
+! warnings; info findings are listed with -v. Exit status: 0 fine, 1 a session matched --fail-on,
 2 usage or input error.
 
 Live capture (-i, -D) needs a build with the `live` feature: apt-get install libpcap-dev,
@@ -140,7 +213,8 @@ Examples:
   mailtap -i eth0                              # live: SMTP ports 25, 465, 587, 2525
   mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
   tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
-  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap";
+  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap
+  mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
@@ -191,6 +265,7 @@ pub struct Stop {
 pub struct Config {
     pub source: Source,
     pub format: Option<Format>,
+    pub output: Output,
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
@@ -202,6 +277,7 @@ impl Config {
     /// Parses the command line; usage errors exit with status 2 (clap's convention).
     pub fn from_args() -> Result<Config, String> {
         let args = Args::parse();
+        let output = args.output.check()?;
         let live = args.interface.is_some() || args.list_interfaces;
         if live && !cfg!(feature = "live") {
             return Err(NO_LIVE.into());
@@ -296,6 +372,7 @@ impl Config {
         Ok(Config {
             source,
             format: args.format,
+            output,
             fail_on,
             analysis,
             stop,

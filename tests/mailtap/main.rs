@@ -11,5 +11,6 @@ mod edge_cases;
 mod fixtures;
 mod hostile;
 mod proptests;
+mod report;
 mod tcp_tls_cases;
 mod threads;
