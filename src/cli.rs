@@ -9,7 +9,7 @@ use clap::Parser;
 use mailtap::analyzer::{self, PortSet};
 use mailtap::classify::{FindingKind, SessionReport, Severity, Verdict};
 use mailtap::parallel::FrameFilter;
-use mailtap::report::Format;
+use mailtap::report::{Format, Only};
 use mailtap::smtp::SessionLimits;
 
 use crate::select::{parse_client, split_filter, Endpoint, Selection};
@@ -32,6 +32,9 @@ struct Args {
     /// Output format [default: table]
     #[arg(long, value_enum)]
     format: Option<Format>,
+
+    #[command(flatten)]
+    output: OutputArgs,
 
     /// Exit with 1 when a session has one of these verdicts, findings, or finding severities
     /// (`high`: a finding of severity high; `warning`: warning or high), or with `no-sessions`
@@ -291,7 +294,78 @@ fn selection(args: &InputArgs, filter: Option<String>) -> Result<Selection, Stri
     })
 }
 
+/// What the report shows (issue 9): grouped here, turned into [`Output`].
+#[derive(clap::Args, Debug)]
+struct OutputArgs {
+    /// List only the sessions with one of these verdicts, findings or severities
+    /// (comma-separated, e.g. stripped,rejected or high); the summary still counts all
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
+    only: Vec<String>,
+
+    /// Print the summary only (on standard error), no sessions
+    #[arg(short = 'q', long, help_heading = "Output")]
+    quiet: bool,
+
+    /// Also list info-level findings in the table
+    #[arg(short = 'v', long, help_heading = "Output")]
+    verbose: bool,
+
+    /// Shorten nothing: the table's rows as long as they need
+    #[arg(long, help_heading = "Output")]
+    wide: bool,
+
+    /// Times in UTC instead of local time
+    #[arg(long, help_heading = "Output")]
+    utc: bool,
+
+    /// Lay the table out for a terminal this many columns wide [default: the terminal's width;
+    /// plain columns in a pipe]
+    #[arg(long, value_name = "COLUMNS", help_heading = "Output")]
+    width: Option<usize>,
+}
+
+/// What the report shows, checked.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub only: Vec<Only>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub wide: bool,
+    pub utc: bool,
+    pub width: Option<usize>,
+}
+
+impl OutputArgs {
+    fn check(self) -> Result<Output, String> {
+        let only = self
+            .only
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                name.parse().map_err(|_| {
+                    format!("--only: '{name}' is not a verdict, a finding or a severity (info, warning, high)")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Output {
+            only,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            wide: self.wide,
+            utc: self.utc,
+            width: self.width.map(|w| w.max(20)),
+        })
+    }
+}
+
 const AFTER_HELP: &str = "\
+In the table, findings marked !! are high, ! warnings; info findings are listed with -v.
+
 Exit status: 0 fine; 1 a session matched --fail-on or --require (or --fail-on no-sessions
 found none); 2 usage error, unreadable input, or a damaged capture (after reporting every
 session before the damage; --allow-damage keeps 0 then).
@@ -313,6 +387,7 @@ Examples:
   mailtap --require upgraded,implicit-tls --fail-on no-sessions capture.pcap.gz
   mailtap -r capture.pcap host 192.0.2.25     # a filter on files: the live build
   mailtap --server 192.0.2.0/24:25 capture.pcap
+  mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv
   mailtap --completions bash > /etc/bash_completion.d/mailtap";
 
 /// The one-line answer of a build without live capture.
@@ -398,6 +473,7 @@ pub struct Stop {
 pub struct Config {
     pub source: Source,
     pub format: Option<Format>,
+    pub output: Output,
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
@@ -424,9 +500,11 @@ impl Config {
                 filter: None,
                 allow_damage: false,
                 threads: None,
+                output: Output::default(),
             });
         }
         let _ = args.inputs.numeric;
+        let output = args.output.check()?;
         let live = args.interface.is_some() || args.list_interfaces;
         if live && !cfg!(feature = "live") {
             return Err(NO_LIVE.into());
@@ -514,6 +592,7 @@ impl Config {
         Ok(Config {
             source,
             format: args.format,
+            output,
             fail_on,
             analysis,
             stop,

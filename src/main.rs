@@ -18,7 +18,7 @@ use mailtap::analyzer::Summary;
 use mailtap::capture::file::Progress;
 use mailtap::classify::SessionReport;
 use mailtap::parallel::{analyze_inputs, Event, InputError, Options};
-use mailtap::report::{Format, Reporter};
+use mailtap::report::{Format, Reporter, View};
 
 use cli::{Config, FailOn, Source};
 
@@ -96,12 +96,46 @@ fn color(stdout: &io::Stdout) -> bool {
     stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The width of standard error when it is a terminal (the summary is wrapped to it).
+fn stderr_width() -> Option<usize> {
+    let stderr = io::stderr();
+    stderr.is_terminal().then(|| {
+        terminal_size::terminal_size_of(&stderr)
+            .map(|(w, _)| usize::from(w.0))
+            .unwrap_or(80)
+    })
+}
+
+/// How the report shows sessions: the options, and the terminal's width (none in a pipe,
+/// unless --width gives one).
+fn view(config: &Config, stdout: &io::Stdout) -> View {
+    let o = &config.output;
+    let width = o.width.or_else(|| {
+        stdout.is_terminal().then(|| {
+            terminal_size::terminal_size_of(stdout)
+                .map(|(w, _)| usize::from(w.0))
+                .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+                .unwrap_or(80)
+        })
+    });
+    View {
+        color: color(stdout),
+        width,
+        wide: o.wide,
+        verbose: o.verbose,
+        utc: o.utc,
+        quiet: o.quiet,
+        only: o.only.clone(),
+    }
+}
+
 /// Analyses capture files — several at once, one per core — and reports them in the order
 /// given (sorted by first frame within each, for a table or JSON).
 fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let format = config.format.unwrap_or(Format::Table);
-    let mut reporter = Reporter::new(format, stdout.lock(), color(&stdout));
+    let mut reporter =
+        Reporter::new(format, stdout.lock(), color(&stdout)).with_view(view(config, &stdout));
     let mut summary = Summary::default();
     let mut errors = Vec::new();
     let mut input_failed = false;
@@ -186,9 +220,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         return Err(e);
     }
     reporter.finish(&summary, &errors)?;
-    if matches!(format, Format::Jsonl | Format::Transcript) {
-        // Streams carry only sessions; the summary goes beside them.
-        eprintln!("mailtap: {}", mailtap::report::summary_line(&summary));
+    // Data on stdout, the summary beside it on stderr; none after an input that could not
+    // be read.
+    if !(input_failed && summary.frames == 0) {
+        mailtap::report::summary_to_stderr(&summary, None, stderr_width());
     }
     let none = no_sessions(&config.fail_on, summary.sessions);
     Ok(if input_failed {

@@ -160,7 +160,9 @@ fn watch(
 ) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let format = config.format.unwrap_or(Format::Table);
-    let mut reporter = Reporter::new(format, stdout.lock(), crate::color(&stdout)).streaming();
+    let mut reporter = Reporter::new(format, stdout.lock(), crate::color(&stdout))
+        .with_view(crate::view(config, &stdout))
+        .streaming();
     let input = reporter.input(name);
     reporter.begin()?;
     let mut sink = Sink {
@@ -247,12 +249,10 @@ fn watch(
     let summary = analyzer.summary();
     sink.reporter
         .finish_with(summary, &errors, stats.as_ref())?;
-    if matches!(format, Format::Jsonl | Format::Transcript) {
-        // Streams carry only sessions; the summary goes beside them.
-        eprintln!("mailtap: {}", report::summary_line(summary));
-        if let Some(stats) = &stats {
-            eprintln!("mailtap: {}", report::capture_line(stats));
-        }
+    // Data on stdout, the summary beside it on stderr; none after an input that could not
+    // be read.
+    if !failed {
+        report::summary_to_stderr(summary, stats.as_ref(), crate::stderr_width());
     }
     let none = crate::no_sessions(&config.fail_on, summary.sessions);
     Ok(if failed {

@@ -625,6 +625,7 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
         Format::Transcript,
         Format::Json,
         Format::Jsonl,
+        Format::Csv,
     ] {
         let mut out = Vec::new();
         let mut reporter = Reporter::new(format, &mut out, false);
@@ -646,7 +647,29 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
                     serde_json::from_slice::<serde_json::Value>(line).expect("JSON line parses");
                 }
             }
+            Format::Csv => {
+                let text = std::str::from_utf8(&out).expect("CSV is UTF-8");
+                assert_no_controls(&text.replace("\r\n", "\n"), "Csv");
+            }
         }
+    }
+    // The table laid out for terminals, narrow (sessions over several lines) and wide: no
+    // line wider than the terminal except for pieces that are never cut (addresses).
+    for columns in [60, 200] {
+        let mut out = Vec::new();
+        let view = mailtap::report::View {
+            width: Some(columns),
+            verbose: true,
+            ..Default::default()
+        };
+        let mut reporter = Reporter::new(Format::Table, &mut out, false).with_view(view);
+        let input = reporter.input("capture\u{1b}]0;title\u{7}.pcap");
+        for r in &reports {
+            reporter.session(input, r.clone()).expect("write to a Vec");
+        }
+        reporter.finish(summary, &errors).expect("write to a Vec");
+        let text = std::str::from_utf8(&out).expect("text output is UTF-8");
+        assert_no_controls(text, "terminal table");
     }
 }
 

@@ -12,5 +12,6 @@ mod fixtures;
 mod hostile;
 mod inputs;
 mod proptests;
+mod report;
 mod tcp_tls_cases;
 mod threads;
