@@ -16,6 +16,7 @@ pub mod analyzer;
 pub mod capture;
 pub mod classify;
 pub mod decode;
+pub mod diff;
 pub mod parallel;
 pub mod reassembly;
 pub mod report;
