@@ -4,6 +4,7 @@
 //! on standard input is watched until it ends or is stopped ([`watch`]).
 
 mod cli;
+mod diff_cli;
 mod progress;
 mod watch;
 
@@ -22,6 +23,9 @@ use mailtap::report::{Format, Reporter};
 use cli::{Config, FailOn, Source};
 
 fn main() -> ExitCode {
+    if diff_cli::is_diff() {
+        return diff_cli::main();
+    }
     let config = match Config::from_args() {
         Ok(config) => config,
         Err(message) => {
