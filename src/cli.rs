@@ -37,6 +37,16 @@ struct Args {
     #[arg(long = "port", value_name = "PORT", value_delimiter = ',')]
     ports: Vec<u16>,
 
+    /// A view per server instead of per session: sessions by verdict, and the client
+    /// networks (/24, /64) offered STARTTLS and not; servers that offer it to some clients
+    /// only are named first (table or --format json)
+    #[arg(long, value_enum, value_name = "VIEW")]
+    by: Option<By>,
+
+    /// With --by server: group clients by exact address instead of /24 or /64 networks
+    #[arg(long, requires = "by")]
+    by_client_address: bool,
+
     /// Only look at the SMTP ports: no detection of SMTP by content on other ports
     #[arg(long)]
     no_content_detection: bool,
@@ -140,6 +150,12 @@ Examples:
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
 
+/// `--by`: another view of the sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Server,
+}
+
 /// What to match for `--fail-on`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FailOn {
@@ -189,6 +205,8 @@ pub struct Config {
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
+    /// `--by server`, and whether clients are grouped by exact address.
+    pub by: Option<(By, bool)>,
 }
 
 impl Config {
@@ -286,7 +304,16 @@ impl Config {
             idle_timeout_secs: args.idle_timeout.max(1),
             ..analyzer::Config::default()
         };
+        if args.by.is_some()
+            && (matches!(source, Source::Live(_))
+                || !matches!(args.format, None | Some(Format::Table | Format::Json)))
+        {
+            return Err(
+                "--by server reads capture files and writes a table or --format json".into(),
+            );
+        }
         Ok(Config {
+            by: args.by.map(|by| (by, args.by_client_address)),
             source,
             format: args.format,
             fail_on,

@@ -90,8 +90,8 @@ fn fail_on(arg: &Option<String>) -> Result<Option<Vec<Effect>>, String> {
 fn analyze(path: &PathBuf, config: &analyzer::Config) -> Result<Vec<SessionReport>, String> {
     let name = path.display();
     let file = File::open(path).map_err(|e| format!("{name}: {e}"))?;
-    let analysis = mailtap::analyze(io::BufReader::new(file), config)
-        .map_err(|e| format!("{name}: {e}"))?;
+    let analysis =
+        mailtap::analyze(io::BufReader::new(file), config).map_err(|e| format!("{name}: {e}"))?;
     if let Some(e) = &analysis.damage {
         eprintln!("mailtap: warning: {name}: {e} (the sessions before it are compared)");
     }

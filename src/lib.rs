@@ -20,6 +20,7 @@ pub mod diff;
 pub mod parallel;
 pub mod reassembly;
 pub mod report;
+pub mod servers;
 pub mod smtp;
 pub mod text;
 pub mod tls;

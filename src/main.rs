@@ -77,6 +77,7 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let mut input_failed = false;
     let mut matched = false;
     let mut write_error = None;
+    let mut by_server = Vec::new();
 
     let names: Vec<String> = inputs
         .iter()
@@ -106,6 +107,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         match event {
             Event::Done(Err(InputError::Open(e))) => fail(&e),
             Event::Done(Err(InputError::Capture(e))) => fail(&e),
+            Event::Session(report) if config.by.is_some() => {
+                matched |= matches(&config.fail_on, &report);
+                by_server.push(*report);
+            }
             Event::Session(report) => {
                 matched |= matches(&config.fail_on, &report);
                 let input = *index[i].get_or_insert_with(|| reporter.input(name));
@@ -134,7 +139,17 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    reporter.finish(&summary, &errors)?;
+    if let Some((_, exact)) = config.by {
+        let view = mailtap::servers::by_server(&by_server, exact);
+        let mut out = io::BufWriter::new(stdout.lock());
+        match format {
+            Format::Json => mailtap::servers::write_json(&mut out, &view)?,
+            _ => mailtap::servers::write_table(&mut out, &view)?,
+        }
+        std::io::Write::flush(&mut out)?;
+    } else {
+        reporter.finish(&summary, &errors)?;
+    }
     if matches!(format, Format::Jsonl | Format::Transcript) {
         // Streams carry only sessions; the summary goes beside them.
         eprintln!("mailtap: {}", mailtap::report::summary_line(&summary));

@@ -181,7 +181,7 @@ impl Diff {
 /// the queue id of a normal session; bounded so that pairing stays cheap).
 const PAIRING_LINES: usize = 200;
 /// Sessions whose dialogues agree less than this are never paired.
-const MIN_SIMILARITY: f64 = 0.5;
+const MIN_SIMILARITY: f64 = 0.7;
 /// Start times of a pair may differ by this much (after the clock offset): a proxy opens its
 /// server leg after the client connected, a firewall delays.
 const TIME_TOLERANCE_S: f64 = 3.0;
