@@ -301,16 +301,18 @@ impl Analyzer {
         }
         let mut key = FlowKey::of(segment, interface);
         let limits = self.config.limits;
-        if let Some(Entry::Alias { target, last_seen }) = self.flows.get_mut(&key) {
-            *last_seen = frame.ts;
-            key = key.on(*target);
-        } else if self.interfaces.len() > 1 && self.flows.get(&key).is_none() {
-            key = self.other_interface(key, segment);
-        }
         // One lookup in the common case: a segment of a flow already open.
         let after = match self.flows.get_mut(&key) {
             Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
-            Some(Entry::Alias { .. }) => return,
+            Some(Entry::Alias { target, last_seen }) => {
+                *last_seen = frame.ts;
+                key = key.on(*target);
+                match self.flows.get_mut(&key) {
+                    Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
+                    // the flow it stood for has ended: a straggler
+                    _ => return,
+                }
+            }
             Some(Entry::Ended { .. }) => {
                 // A new connection on the same addresses starts with a SYN; anything else
                 // belongs to the one that ended.
@@ -319,6 +321,18 @@ impl Analyzer {
                 }
                 self.flows.remove(&key);
                 self.start_and_advance(key, segment, frame, out)
+            }
+            None if self.interfaces.len() > 1 => {
+                let other = self.other_interface(key, segment);
+                if other == key {
+                    self.start_and_advance(key, segment, frame, out)
+                } else {
+                    key = other;
+                    match self.flows.get_mut(&key) {
+                        Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
+                        _ => return,
+                    }
+                }
             }
             None => self.start_and_advance(key, segment, frame, out),
         };

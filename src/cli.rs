@@ -145,7 +145,9 @@ Examples:
   mailtap -i eth0                              # live: SMTP ports 25, 465, 587, 2525
   mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
   tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
-  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap";
+  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap
+  mailtap --by server capture.pcap             # which clients are offered STARTTLS
+  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
