@@ -245,6 +245,7 @@ fn similarity(a: &Fingerprint, b: &Fingerprint) -> f64 {
 }
 
 /// A possible pair: indices, dialogue similarity, start-time difference (b − a, seconds).
+#[derive(Clone, Copy)]
 struct Candidate {
     a: usize,
     b: usize,
@@ -253,33 +254,41 @@ struct Candidate {
 }
 
 /// The clock offset most candidate pairs agree on: the start-time difference around which the
-/// most (similarity-weighted) candidates lie, refined to their median.
+/// most (similarity-weighted) candidates lie, refined to their median. A sliding window over
+/// the differences in order: O(c log c).
 fn estimate_offset(candidates: &[Candidate]) -> Option<f64> {
-    let mut best: Option<(f64, f64)> = None; // (weight, centre)
-    for c in candidates {
-        let weight: f64 = candidates
-            .iter()
-            .filter(|o| (o.delta - c.delta).abs() <= TIME_TOLERANCE_S / 2.0)
-            .map(|o| o.score)
-            .sum();
+    let mut deltas: Vec<(f64, f64)> = candidates.iter().map(|c| (c.delta, c.score)).collect();
+    deltas.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let half = TIME_TOLERANCE_S / 2.0;
+    // prefix sums of the weights
+    let mut prefix = Vec::with_capacity(deltas.len() + 1);
+    prefix.push(0.0);
+    for (_, w) in &deltas {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + w);
+    }
+    let (mut lo, mut hi) = (0, 0);
+    let mut best: Option<(f64, f64, usize, usize)> = None; // (weight, centre, from, to)
+    for (k, &(d, _)) in deltas.iter().enumerate() {
+        while deltas[lo].0 < d - half {
+            lo += 1;
+        }
+        hi = hi.max(k);
+        while hi + 1 < deltas.len() && deltas[hi + 1].0 <= d + half {
+            hi += 1;
+        }
+        let weight = prefix[hi + 1] - prefix[lo];
         let better = match best {
             None => true,
-            Some((w, centre)) => {
-                weight > w + 1e-9 || ((weight - w).abs() <= 1e-9 && c.delta.abs() < centre.abs())
+            Some((w, centre, ..)) => {
+                weight > w + 1e-9 || ((weight - w).abs() <= 1e-9 && d.abs() < centre.abs())
             }
         };
         if better {
-            best = Some((weight, c.delta));
+            best = Some((weight, d, lo, hi));
         }
     }
-    let (_, centre) = best?;
-    let mut near: Vec<f64> = candidates
-        .iter()
-        .filter(|o| (o.delta - centre).abs() <= TIME_TOLERANCE_S / 2.0)
-        .map(|o| o.delta)
-        .collect();
-    near.sort_by(f64::total_cmp);
-    Some(near[near.len() / 2])
+    let (_, _, from, to) = best?;
+    Some(deltas[(from + to) / 2].0)
 }
 
 /// Greedy assignment: the most similar, closest in time first; each session used once.
@@ -328,26 +337,94 @@ fn assign(
     (pairs, unpaired_a, unpaired_b)
 }
 
+/// Sessions of A compared with every session of B to estimate the clock offset, spread over
+/// the capture; then each session is compared only with those near its time.
+const OFFSET_SAMPLE: usize = 256;
+/// Best candidates kept per sampled session for the estimate.
+const SAMPLE_CANDIDATES: usize = 32;
+
+/// The sessions (indices) whose start lies in `lo..=hi`, from indices sorted by start.
+fn near<'s>(
+    order: &'s [usize],
+    starts: &'s [f64],
+    lo: f64,
+    hi: f64,
+) -> impl Iterator<Item = usize> + 's {
+    let from = starts.partition_point(|&s| s < lo);
+    (from..starts.len())
+        .take_while(move |&k| starts[k] <= hi)
+        .map(move |k| order[k])
+}
+
+/// Indices of `fps` sorted by start time, and the starts in that order.
+fn by_start(fps: &[Fingerprint]) -> (Vec<usize>, Vec<f64>) {
+    let mut order: Vec<usize> = (0..fps.len()).collect();
+    order.sort_by(|&x, &y| fps[x].start.total_cmp(&fps[y].start));
+    let starts = order.iter().map(|&i| fps[i].start).collect();
+    (order, starts)
+}
+
 /// Pairs the sessions of two captures of the same traffic, estimating their clock offset, and
 /// compares each pair. `a` is the capture nearer the client.
 pub fn pair_two(a: &[SessionReport], b: &[SessionReport]) -> Diff {
     let fa: Vec<Fingerprint> = a.iter().map(fingerprint).collect();
     let fb: Vec<Fingerprint> = b.iter().map(fingerprint).collect();
-    let mut candidates = Vec::new();
-    for (i, x) in fa.iter().enumerate() {
-        for (j, y) in fb.iter().enumerate() {
-            let score = similarity(x, y);
-            if score >= MIN_SIMILARITY {
-                candidates.push(Candidate {
-                    a: i,
-                    b: j,
-                    score,
-                    delta: y.start - x.start,
-                });
+    let candidate = |i: usize, j: usize| {
+        let score = similarity(&fa[i], &fb[j]);
+        (score >= MIN_SIMILARITY).then(|| Candidate {
+            a: i,
+            b: j,
+            score,
+            delta: fb[j].start - fa[i].start,
+        })
+    };
+    // 1. The offset, from a sample of A against all of B: sessions whose best match in B is
+    // unique (sessions alike in dialogue say nothing about the offset), spread over the
+    // capture; if there are none, the best matches of the first sessions tried.
+    let step = a.len().div_ceil(OFFSET_SAMPLE).max(1);
+    let mut sample = Vec::new();
+    let mut ambiguous = Vec::new();
+    let (mut unique, mut tried) = (0, 0);
+    'sampling: for phase in 0..step {
+        for i in (phase..a.len()).step_by(step) {
+            if unique >= OFFSET_SAMPLE || tried >= 4 * OFFSET_SAMPLE {
+                break 'sampling;
+            }
+            tried += 1;
+            let mut best: Vec<Candidate> = (0..b.len()).filter_map(|j| candidate(i, j)).collect();
+            best.sort_by(|x, y| y.score.total_cmp(&x.score));
+            best.truncate(SAMPLE_CANDIDATES);
+            match best.as_slice() {
+                [] => {}
+                [one] => {
+                    unique += 1;
+                    sample.push(*one);
+                }
+                [first, second, ..] if first.score > second.score => {
+                    unique += 1;
+                    sample.push(*first);
+                }
+                _ if ambiguous.len() < OFFSET_SAMPLE * SAMPLE_CANDIDATES => ambiguous.extend(best),
+                _ => {}
             }
         }
     }
-    let offset = estimate_offset(&candidates);
+    if sample.is_empty() {
+        sample = ambiguous;
+    }
+    let offset = estimate_offset(&sample);
+    // 2. Every session of A against the sessions of B near its time.
+    let (order, starts) = by_start(&fb);
+    let mut candidates = Vec::new();
+    if let Some(o) = offset {
+        for (i, x) in fa.iter().enumerate() {
+            let (lo, hi) = (
+                x.start + o - TIME_TOLERANCE_S,
+                x.start + o + TIME_TOLERANCE_S,
+            );
+            candidates.extend(near(&order, &starts, lo, hi).filter_map(|j| candidate(i, j)));
+        }
+    }
     let (pairs, unpaired_a, unpaired_b) =
         assign(candidates, offset.unwrap_or(0.0), a.len(), b.len(), false);
     Diff {
@@ -366,21 +443,22 @@ pub fn pair_two(a: &[SessionReport], b: &[SessionReport]) -> Diff {
 /// Every unpaired session is listed in `unpaired_a`.
 pub fn pair_one(sessions: &[SessionReport]) -> Diff {
     let fp: Vec<Fingerprint> = sessions.iter().map(fingerprint).collect();
+    let (order, starts) = by_start(&fp);
     let mut candidates = Vec::new();
-    for i in 0..fp.len() {
-        for j in 0..fp.len() {
+    for (i, x) in fp.iter().enumerate() {
+        for j in near(&order, &starts, x.start, x.start + TIME_TOLERANCE_S) {
             let earlier = (fp[i].start, sessions[i].record.first_frame)
                 < (fp[j].start, sessions[j].record.first_frame);
             if i == j || !earlier {
                 continue;
             }
-            let score = similarity(&fp[i], &fp[j]);
+            let score = similarity(x, &fp[j]);
             if score >= MIN_SIMILARITY {
                 candidates.push(Candidate {
                     a: i,
                     b: j,
                     score,
-                    delta: fp[j].start - fp[i].start,
+                    delta: fp[j].start - x.start,
                 });
             }
         }

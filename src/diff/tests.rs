@@ -464,3 +464,37 @@ fn json_document_follows_the_schema() {
         "{table}"
     );
 }
+
+#[test]
+fn many_sessions_pair_in_near_linear_time() {
+    // 600 sessions, every third one alike in dialogue: the sample estimates the offset, then
+    // each session is compared with those near its time only.
+    let scripts: Vec<(Script, Script)> = (0..600)
+        .map(|n| {
+            let mail: &'static str = if n % 3 == 0 {
+                "same@client.example.test"
+            } else {
+                Box::leak(format!("user{n}@client.example.test").into_boxed_str())
+            };
+            let s = Script {
+                mail: Some(mail),
+                ..PLAIN
+            };
+            (s, s)
+        })
+        .collect();
+    let (a, b) = two_sides(&scripts, Duration::from_secs(86_400 + 7));
+    let started = std::time::Instant::now();
+    let diff = pair_two(&a, &b);
+    assert!((diff.clock_offset.unwrap() - 86_407.0).abs() < 0.01);
+    assert_eq!(diff.pairs.len(), 600);
+    assert!(diff
+        .pairs
+        .iter()
+        .all(|p| p.a == p.b && p.changes.is_empty()));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
