@@ -603,16 +603,41 @@ pub fn mask_shape(x: &[u8], y: &[u8]) -> Option<WireText> {
     None
 }
 
-/// Compares one direction's lines: each difference as a change.
-fn compare_lines(a: &SessionReport, b: &SessionReport, direction: Direction) -> Vec<Change> {
+/// How alike two lines that differ are: 3 the same but for case, 2 one masks the other, 1 the
+/// same reply code or command verb, 0 nothing in common.
+fn likeness(x: &[u8], y: &[u8]) -> u8 {
+    let head = |l: &[u8]| -> Vec<u8> {
+        let end = l
+            .iter()
+            .position(|&c| c == b' ' || c == b'-')
+            .map_or(l.len(), |p| p + 1);
+        l[..end.min(l.len())].to_ascii_uppercase()
+    };
+    if x.eq_ignore_ascii_case(y) {
+        3
+    } else if mask_shape(x, y).is_some() {
+        2
+    } else if head(x) == head(y) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Compares one direction's lines: each difference as a change, in order, with the frame in A
+/// it comes at (for a line only B has, the frame of A's line before it) to merge the two
+/// directions in the order of the dialogue.
+fn compare_lines(a: &SessionReport, b: &SessionReport, direction: Direction) -> Vec<(u64, Change)> {
     let la = lines(a, direction);
     let lb = lines(b, direction);
     let steps = align(&la.lines, &lb.lines);
     let groups_a = reply_groups(&la.lines);
     let mut changes = Vec::new();
     let mut k = 0;
+    let mut anchor = 0;
     while k < steps.len() {
-        if let Step::Same(..) = steps[k] {
+        if let Step::Same(i, _) = steps[k] {
+            anchor = la.lines[i].frame;
             k += 1;
             continue;
         }
@@ -635,16 +660,52 @@ fn compare_lines(a: &SessionReport, b: &SessionReport, direction: Direction) -> 
                 _ => None,
             })
             .collect();
-        let both = only_a.len().min(only_b.len());
-        for (&i, &j) in only_a.iter().zip(&only_b) {
+        // Lines of A and B in the hunk that are one line changed: alike ones first (the same
+        // text but for case, a mask, the same reply code or verb), the rest in order.
+        let mut used_a = vec![false; only_a.len()];
+        let mut used_b = vec![false; only_b.len()];
+        let mut matched = Vec::new();
+        let mut next_a = 0;
+        for (jb, &j) in only_b.iter().enumerate() {
+            let y = lb.lines[j].text.as_bytes();
+            let best = (next_a..only_a.len())
+                .map(|ia| (likeness(la.lines[only_a[ia]].text.as_bytes(), y), ia))
+                .filter(|(score, _)| *score > 0)
+                .max_by_key(|&(score, ia)| (score, std::cmp::Reverse(ia)));
+            if let Some((_, ia)) = best {
+                used_a[ia] = true;
+                used_b[jb] = true;
+                next_a = ia + 1;
+                matched.push((only_a[ia], j));
+            }
+        }
+        let rest_a: Vec<usize> = (0..only_a.len())
+            .filter(|&k| !used_a[k])
+            .map(|k| only_a[k])
+            .collect();
+        let rest_b: Vec<usize> = (0..only_b.len())
+            .filter(|&k| !used_b[k])
+            .map(|k| only_b[k])
+            .collect();
+        let both = rest_a.len().min(rest_b.len());
+        matched.extend(rest_a.iter().copied().zip(rest_b.iter().copied()));
+        let (only_a, only_b) = (rest_a, rest_b);
+        // The hunk's changes in the order of its lines.
+        let hunk = &steps[start..k];
+        let at = |step: Step| hunk.iter().position(|s| *s == step).unwrap_or(0);
+        let mut found: Vec<(usize, Change)> = Vec::new();
+        for (i, j) in matched {
             let (x, y) = (la.lines[i], lb.lines[j]);
-            changes.push(Change {
-                direction,
-                kind: ChangeKind::Changed,
-                a: Some(line_ref(x)),
-                b: Some(line_ref(y)),
-                mask: mask_shape(x.text.as_bytes(), y.text.as_bytes()),
-            });
+            found.push((
+                at(Step::OnlyA(i)),
+                Change {
+                    direction,
+                    kind: ChangeKind::Changed,
+                    a: Some(line_ref(x)),
+                    b: Some(line_ref(y)),
+                    mask: mask_shape(x.text.as_bytes(), y.text.as_bytes()),
+                },
+            ));
         }
         for &i in &only_a[both..] {
             let kind = match direction {
@@ -662,26 +723,39 @@ fn compare_lines(a: &SessionReport, b: &SessionReport, direction: Direction) -> 
                     }
                 }
             };
-            changes.push(Change {
-                direction,
-                kind,
-                a: Some(line_ref(la.lines[i])),
-                b: None,
-                mask: None,
-            });
+            found.push((
+                at(Step::OnlyA(i)),
+                Change {
+                    direction,
+                    kind,
+                    a: Some(line_ref(la.lines[i])),
+                    b: None,
+                    mask: None,
+                },
+            ));
         }
         for &j in &only_b[both..] {
             let kind = match direction {
                 Direction::ToServer => ChangeKind::Inserted,
                 Direction::ToClient => ChangeKind::Deleted,
             };
-            changes.push(Change {
-                direction,
-                kind,
-                a: None,
-                b: Some(line_ref(lb.lines[j])),
-                mask: None,
-            });
+            found.push((
+                at(Step::OnlyB(j)),
+                Change {
+                    direction,
+                    kind,
+                    a: None,
+                    b: Some(line_ref(lb.lines[j])),
+                    mask: None,
+                },
+            ));
+        }
+        found.sort_by_key(|(position, _)| *position);
+        for (_, c) in found {
+            if let Some(r) = &c.a {
+                anchor = r.frame;
+            }
+            changes.push((anchor, c));
         }
     }
     changes
@@ -871,13 +945,11 @@ fn compare_resets(a: &SessionReport, b: &SessionReport) -> Vec<Change> {
 /// session: the plaintext dialogue (server lines first, then client lines, each in order), the
 /// TLS facts, resets.
 pub fn compare(a: &SessionReport, b: &SessionReport) -> Vec<Change> {
-    let mut changes = compare_lines(a, b, Direction::ToClient);
-    changes.extend(compare_lines(a, b, Direction::ToServer));
-    changes.sort_by_key(|c| {
-        c.a.as_ref()
-            .map(|r| r.frame)
-            .or(c.b.as_ref().map(|r| r.frame))
-    });
+    let mut lines = compare_lines(a, b, Direction::ToClient);
+    lines.extend(compare_lines(a, b, Direction::ToServer));
+    // in the order of the dialogue as A saw it (stable: each direction keeps its order)
+    lines.sort_by_key(|(anchor, _)| *anchor);
+    let mut changes: Vec<Change> = lines.into_iter().map(|(_, c)| c).collect();
     changes.extend(compare_tls(a, b));
     changes.extend(compare_resets(a, b));
     changes
@@ -932,7 +1004,11 @@ pub fn effects(a: &SessionReport, b: &SessionReport, changes: &[Change]) -> Vec<
             (ChangeKind::Changed | ChangeKind::Deleted, Direction::ToClient)
                 if c.b
                     .as_ref()
-                    .is_some_and(|r| is_starttls(reply_text(r.line.as_bytes()))) =>
+                    .is_some_and(|r| is_starttls(reply_text(r.line.as_bytes())))
+                    && !c
+                        .a
+                        .as_ref()
+                        .is_some_and(|r| is_starttls(reply_text(r.line.as_bytes()))) =>
             {
                 Effect::OfferStripped
             }

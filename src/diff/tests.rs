@@ -498,3 +498,29 @@ fn many_sessions_pair_in_near_linear_time() {
         started.elapsed()
     );
 }
+
+#[test]
+fn inserted_lines_and_harmless_rewrites_are_other() {
+    // a middlebox adds a keyword inside the EHLO reply, and rewrites STARTTLS in lower case
+    // (still an offer: not stripped)
+    let client_side = Script {
+        ehlo_reply: b"250-mx.example.test\r\n250-PIPELINING\r\n250-X-FIREWALL\r\n250-starttls\r\n250 8BITMIME\r\n",
+        ..PLAIN
+    };
+    let (p, _, _) = one_pair(client_side, PLAIN);
+    assert_eq!(
+        kinds(&p),
+        [
+            (Direction::ToClient, ChangeKind::Inserted),
+            (Direction::ToClient, ChangeKind::Changed)
+        ],
+        "{:#?}",
+        p.changes
+    );
+    assert_eq!(
+        p.changes[0].a.as_ref().unwrap().line.as_bytes(),
+        b"250-X-FIREWALL"
+    );
+    assert!(p.changes[1].mask.is_none());
+    assert_eq!(p.effects, [Effect::Other]);
+}
