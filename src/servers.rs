@@ -17,7 +17,7 @@
 //! - SERVER: `{ "server": "ip:port", "name": greeting name or null, "sessions": N,
 //!   "verdicts": { verdict: count }, "split": bool, "starttls": { "offered": [GROUP, ...],
 //!   "not_offered": [GROUP, ...], "unknown": N (sessions without a complete EHLO reply) } }`
-//! - GROUP: `{ "clients": "10.25.1.0/24" | "[2001:db8::]/64" | exact address, "sessions": N,
+//! - GROUP: `{ "clients": "10.25.1.0/24" | "2001:db8:1:2::/64" | exact address, "sessions": N,
 //!   "first_time", "last_time" (RFC 3339 UTC, the first and last session's start) }`
 //!
 //! A session counts as "not offered" when the EHLO reply its client got lists no STARTTLS —

@@ -524,3 +524,59 @@ fn inserted_lines_and_harmless_rewrites_are_other() {
     assert!(p.changes[1].mask.is_none());
     assert_eq!(p.effects, [Effect::Other]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::{align, mask_shape, Step};
+    use crate::smtp::record::TranscriptLine;
+    use crate::text::WireText;
+    use crate::Direction;
+
+    fn lines(texts: &[u8]) -> Vec<TranscriptLine> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TranscriptLine {
+                direction: Direction::ToClient,
+                frame: i as u64 + 1,
+                text: WireText::new(&[b'a' + t % 4]),
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// The alignment walks both sides in order, every line once, and pairs only equal lines.
+        #[test]
+        fn alignment_covers_both_sides_in_order(x in proptest::collection::vec(any::<u8>(), 0..40),
+                                                 y in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let (lx, ly) = (lines(&x), lines(&y));
+            let (rx, ry): (Vec<_>, Vec<_>) = (lx.iter().collect(), ly.iter().collect());
+            let steps = align(&rx, &ry);
+            let (mut i, mut j) = (0, 0);
+            for s in steps {
+                match s {
+                    Step::Same(a, b) => {
+                        prop_assert_eq!((a, b), (i, j));
+                        prop_assert_eq!(lx[a].text.as_bytes(), ly[b].text.as_bytes());
+                        i += 1;
+                        j += 1;
+                    }
+                    Step::OnlyA(a) => { prop_assert_eq!(a, i); i += 1; }
+                    Step::OnlyB(b) => { prop_assert_eq!(b, j); j += 1; }
+                }
+            }
+            prop_assert_eq!((i, j), (x.len(), y.len()));
+        }
+
+        /// Any bytes: no panic, and a mask is only found between lines of one length.
+        #[test]
+        fn mask_shape_never_panics(x in proptest::collection::vec(any::<u8>(), 0..20),
+                                   y in proptest::collection::vec(any::<u8>(), 0..20)) {
+            if let Some(m) = mask_shape(&x, &y) {
+                prop_assert_eq!(x.len(), y.len());
+                prop_assert!(!m.as_bytes().is_empty());
+            }
+        }
+    }
+}
