@@ -40,6 +40,16 @@ struct Args {
     #[arg(long = "port", value_name = "PORT", value_delimiter = ',')]
     ports: Vec<u16>,
 
+    /// A view per server instead of per session: sessions by verdict, and the client
+    /// networks (/24, /64) offered STARTTLS and not; servers that offer it to some clients
+    /// only are named first (table or --format json)
+    #[arg(long, value_enum, value_name = "VIEW")]
+    by: Option<By>,
+
+    /// With --by server: group clients by exact address instead of /24 or /64 networks
+    #[arg(long, requires = "by")]
+    by_client_address: bool,
+
     /// Only look at the SMTP ports: no detection of SMTP by content on other ports
     #[arg(long)]
     no_content_detection: bool,
@@ -214,10 +224,18 @@ Examples:
   mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
   tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
   mailtap --fail-on stripped,rejected,handshake-failed capture.pcap
-  mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv";
+  mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv
+  mailtap --by server capture.pcap             # which clients are offered STARTTLS
+  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
+
+/// `--by`: another view of the sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Server,
+}
 
 /// What to match for `--fail-on`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,6 +289,8 @@ pub struct Config {
     pub stop: Stop,
     /// Analysis threads (`None`: one per CPU).
     pub threads: Option<usize>,
+    /// `--by server`, and whether clients are grouped by exact address.
+    pub by: Option<(By, bool)>,
 }
 
 impl Config {
@@ -369,7 +389,16 @@ impl Config {
             idle_timeout_secs: args.idle_timeout.max(1),
             ..analyzer::Config::default()
         };
+        if args.by.is_some()
+            && (matches!(source, Source::Live(_))
+                || !matches!(args.format, None | Some(Format::Table | Format::Json)))
+        {
+            return Err(
+                "--by server reads capture files and writes a table or --format json".into(),
+            );
+        }
         Ok(Config {
+            by: args.by.map(|by| (by, args.by_client_address)),
             source,
             format: args.format,
             output,

@@ -268,6 +268,7 @@ struct OwnedFrame {
     link: LinkType,
     data: Vec<u8>,
     orig_len: u32,
+    interface: u32,
 }
 
 enum Message {
@@ -306,6 +307,7 @@ impl Stdin {
                     link: f.link,
                     data: &f.data,
                     orig_len: f.orig_len,
+                    interface: f.interface,
                 }),
                 Message::End { error: None, .. } => return Ok(Flow::Ended),
                 Message::End {
@@ -346,6 +348,7 @@ fn read_stdin(tx: &SyncSender<Message>) {
             link: f.link,
             data: f.data.to_vec(),
             orig_len: f.orig_len,
+            interface: f.interface,
         };
         match tx.send(Message::Frame(owned)) {
             Ok(()) => std::ops::ControlFlow::Continue(()),
