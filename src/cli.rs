@@ -48,6 +48,16 @@ struct Args {
           value_parser = clap::value_parser!(u16).range(1..))]
     ports: Vec<u16>,
 
+    /// A view per server instead of per session: sessions by verdict, and the client
+    /// networks (/24, /64) offered STARTTLS and not; servers that offer it to some clients
+    /// only are named first (table or --format json)
+    #[arg(long, value_enum, value_name = "VIEW")]
+    by: Option<By>,
+
+    /// With --by server: group clients by exact address instead of /24 or /64 networks
+    #[arg(long, requires = "by")]
+    by_client_address: bool,
+
     /// Only look at the SMTP ports: no detection of SMTP by content on other ports
     #[arg(long)]
     no_content_detection: bool,
@@ -388,10 +398,18 @@ Examples:
   mailtap -r capture.pcap host 192.0.2.25     # a filter on files: the live build
   mailtap --server 192.0.2.0/24:25 capture.pcap
   mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv
+  mailtap --by server capture.pcap             # which clients are offered STARTTLS
+  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)
   mailtap --completions bash > /etc/bash_completion.d/mailtap";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
+
+/// `--by`: another view of the sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Server,
+}
 
 /// What to match for `--fail-on` (and `--require`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -483,6 +501,8 @@ pub struct Config {
     pub allow_damage: bool,
     /// Analysis threads (`None`: one per CPU).
     pub threads: Option<usize>,
+    /// `--by server`, and whether clients are grouped by exact address.
+    pub by: Option<(By, bool)>,
 }
 
 impl Config {
@@ -500,6 +520,7 @@ impl Config {
                 filter: None,
                 allow_damage: false,
                 threads: None,
+                by: None,
                 output: Output::default(),
             });
         }
@@ -589,7 +610,16 @@ impl Config {
             idle_timeout_secs: args.idle_timeout,
             ..analyzer::Config::default()
         };
+        if args.by.is_some()
+            && (matches!(source, Source::Live(_))
+                || !matches!(args.format, None | Some(Format::Table | Format::Json)))
+        {
+            return Err(
+                "--by server reads capture files and writes a table or --format json".into(),
+            );
+        }
         Ok(Config {
+            by: args.by.map(|by| (by, args.by_client_address)),
             source,
             format: args.format,
             output,

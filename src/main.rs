@@ -4,6 +4,7 @@
 //! on standard input is watched until it ends or is stopped ([`watch`]).
 
 mod cli;
+mod diff_cli;
 mod progress;
 mod select;
 mod watch;
@@ -23,6 +24,9 @@ use mailtap::report::{Format, Reporter, View};
 use cli::{Config, FailOn, Source};
 
 fn main() -> ExitCode {
+    if diff_cli::is_diff() {
+        return diff_cli::main();
+    }
     let config = match Config::from_args() {
         Ok(config) => config,
         Err(message) => {
@@ -141,6 +145,7 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let mut input_failed = false;
     let mut matched = false;
     let mut write_error = None;
+    let mut by_server = Vec::new();
 
     let names: Vec<String> = inputs
         .iter()
@@ -184,6 +189,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         match event {
             Event::Done(Err(InputError::Open(e))) => fail(&e),
             Event::Done(Err(InputError::Capture(e))) => fail(&e),
+            Event::Session(report) if config.by.is_some() => {
+                matched |= matches(&config.fail_on, &report);
+                by_server.push(*report);
+            }
             Event::Session(report) => {
                 let capture = (names.len() > 1).then_some(name.as_str());
                 matched |= matches_in(capture, &config.fail_on, &report);
@@ -219,7 +228,17 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    reporter.finish(&summary, &errors)?;
+    if let Some((_, exact)) = config.by {
+        let view = mailtap::servers::by_server(&by_server, exact);
+        let mut out = io::BufWriter::new(stdout.lock());
+        match format {
+            Format::Json => mailtap::servers::write_json(&mut out, &view)?,
+            _ => mailtap::servers::write_table(&mut out, &view)?,
+        }
+        std::io::Write::flush(&mut out)?;
+    } else {
+        reporter.finish(&summary, &errors)?;
+    }
     // Data on stdout, the summary beside it on stderr; none after an input that could not
     // be read.
     if !(input_failed && summary.frames == 0) {

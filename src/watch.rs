@@ -273,6 +273,7 @@ struct OwnedFrame {
     link: LinkType,
     data: Vec<u8>,
     orig_len: u32,
+    interface: u32,
 }
 
 enum Message {
@@ -311,6 +312,7 @@ impl Stdin {
                     link: f.link,
                     data: &f.data,
                     orig_len: f.orig_len,
+                    interface: f.interface,
                 }),
                 Message::End { error: None, .. } => return Ok(Flow::Ended),
                 Message::End {
@@ -349,6 +351,7 @@ fn read_stdin(tx: &SyncSender<Message>, filter: Option<FrameFilter>) {
                 link: f.link,
                 data: f.data.to_vec(),
                 orig_len: f.orig_len,
+                interface: f.interface,
             };
             match tx.send(Message::Frame(owned)) {
                 Ok(()) => std::ops::ControlFlow::Continue(()),

@@ -189,6 +189,7 @@ pub fn decode_frame(data: &[u8]) {
         link: LINKS[usize::from(selector) % LINKS.len()],
         data: bytes,
         orig_len: bytes.len() as u32,
+        interface: 0,
     };
     if let Ok(segment) = decode(&frame) {
         let (inside, payload) = (bytes.as_ptr_range(), segment.payload.as_ptr_range());
@@ -557,6 +558,7 @@ pub fn analyzer(data: &[u8]) {
             link: LINKS[usize::from(selector) % LINKS.len()],
             data: bytes,
             orig_len: len.into(),
+            interface: 0,
         };
         analyzer.frame(&frame, &mut |r| reports.push(r));
     }
@@ -722,6 +724,7 @@ pub mod seed {
                 link,
                 data: &data,
                 orig_len: data.len() as u32,
+                interface: 0,
             };
             let Ok(s) = mailtap::decode::decode(&frame) else {
                 continue;

@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod corpus;
 mod dialogue_cases;
+mod diff;
 mod edge_cases;
 mod fixtures;
 mod hostile;
