@@ -13,6 +13,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mailtap::analyzer::Config;
 use mailtap::capture::file::FileReader;
 
+#[path = "../tests/common/tls_vectors.rs"]
+mod tls_vectors;
+
 const TLS13: &[u8] = include_bytes!("../tests/data/tls/tls13-ok.bin");
 
 /// A classic pcap (µs, Ethernet) written in memory.
@@ -139,11 +142,8 @@ fn smtp_session(pcap: &mut Pcap, n: u32) {
     ] {
         c.data(pcap, from_client, line);
     }
-    let mut rest = TLS13;
-    while rest.len() >= 5 {
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        c.data(pcap, rest[0] == 0, &rest[5..5 + len]);
-        rest = &rest[5 + len..];
+    for (from_client, bytes) in tls_vectors::chunks(TLS13) {
+        c.data(pcap, from_client, bytes);
     }
     let mut record = vec![0x17, 0x03, 0x03, 0x10, 0x11];
     record.resize(5 + 0x1011, 0xa5);

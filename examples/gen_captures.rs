@@ -29,6 +29,8 @@
 
 #[path = "../tests/common/rng.rs"]
 mod rng;
+#[path = "../tests/common/tls_vectors.rs"]
+mod tls_vectors;
 use rng::Rng;
 
 use std::collections::BTreeMap;
@@ -741,11 +743,8 @@ impl SmtpFactory {
 
     /// A recorded TLS conversation, then encrypted application data both ways.
     fn tls(&mut self, c: &mut TcpScript, vector: &[u8], app_data: bool) {
-        let mut rest = vector;
-        while rest.len() >= 5 {
-            let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-            c.send(rest[0] == 0, &rest[5..5 + len]);
-            rest = &rest[5 + len..];
+        for (from_client, bytes) in tls_vectors::chunks(vector) {
+            c.send(from_client, bytes);
         }
         if app_data {
             let size = self.rng.log_range(self.body.0, self.body.1) as usize;

@@ -31,6 +31,11 @@ pub mod tls;
 #[path = "../tests/common/rng.rs"]
 mod test_rng;
 
+/// The reader of the recorded TLS conversations, for the unit tests (shared likewise).
+#[cfg(test)]
+#[path = "../tests/common/tls_vectors.rs"]
+mod test_tls_vectors;
+
 use serde::Serialize;
 
 /// Which way bytes travel on a connection.

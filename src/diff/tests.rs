@@ -26,20 +26,6 @@ fn sessions(cap: Capture) -> Vec<SessionReport> {
     crate::analyze(&cap.finish()[..], &config).unwrap().sessions
 }
 
-/// A real TLS 1.3 conversation (fixtures/tools/tls_vectors.py): (from client, bytes).
-fn tls_vector(name: &str) -> Vec<(bool, Vec<u8>)> {
-    let path = format!("{}/tests/data/tls/{name}", env!("CARGO_MANIFEST_DIR"));
-    let data = std::fs::read(path).unwrap();
-    let mut chunks = Vec::new();
-    let mut rest = &data[..];
-    while rest.len() >= 5 {
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        chunks.push((rest[0] == 0, rest[5..5 + len].to_vec()));
-        rest = &rest[5 + len..];
-    }
-    chunks
-}
-
 /// How one side of the session goes.
 #[derive(Clone, Copy)]
 struct Script {
@@ -79,7 +65,9 @@ fn play(c: &mut Conn, s: Script) {
         c.server(reply);
     }
     if s.tls {
-        for (i, (from_client, mut bytes)) in tls_vector("tls13-ok.bin").into_iter().enumerate() {
+        let vector = crate::test_tls_vectors::read("tls13-ok.bin");
+        for (i, (from_client, bytes)) in crate::test_tls_vectors::chunks(&vector).enumerate() {
+            let mut bytes = bytes.to_vec();
             if i == 0 && s.corrupt {
                 bytes[0] = 0x99;
             }

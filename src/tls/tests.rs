@@ -24,16 +24,12 @@ macro_rules! vector {
 type Chunks = Vec<(Direction, Vec<u8>)>;
 
 fn chunks(file: &[u8]) -> Chunks {
-    let mut out = Vec::new();
-    let mut rest = file;
-    while !rest.is_empty() {
-        assert!(rest.len() >= 5, "truncated vector");
-        let dir = if rest[0] == 0 { ToServer } else { ToClient };
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        out.push((dir, rest[5..5 + len].to_vec()));
-        rest = &rest[5 + len..];
-    }
-    out
+    crate::test_tls_vectors::chunks(file)
+        .map(|(from_client, bytes)| {
+            let dir = if from_client { ToServer } else { ToClient };
+            (dir, bytes.to_vec())
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -4,6 +4,7 @@
 pub mod capture_writer;
 pub mod expected;
 pub mod rng;
+pub mod tls_vectors;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -50,15 +51,9 @@ pub fn temp_path(name: &str) -> PathBuf {
 /// A real TLS conversation recorded by fixtures/tools/tls_vectors.py: (from client, bytes)
 /// chunks in order.
 pub fn tls_vector(name: &str) -> Vec<(bool, Vec<u8>)> {
-    let data = std::fs::read(repo().join("tests/data/tls").join(name)).expect("tls vector");
-    let mut chunks = Vec::new();
-    let mut rest = &data[..];
-    while rest.len() >= 5 {
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        chunks.push((rest[0] == 0, rest[5..5 + len].to_vec()));
-        rest = &rest[5 + len..];
-    }
-    chunks
+    tls_vectors::chunks(&tls_vectors::read(name))
+        .map(|(from_client, bytes)| (from_client, bytes.to_vec()))
+        .collect()
 }
 
 /// Writes a real TLS conversation (see [`tls_vector`]) onto a connection, after its `220`.
