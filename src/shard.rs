@@ -30,8 +30,9 @@ use crate::{Handover, Outcome};
 
 /// A shard says it has sent everything up to a frame this often (in frames).
 pub const PASS_EVERY: u64 = 1024;
-/// Items a shard may queue ahead of the merge.
-const QUEUE: usize = 4096;
+/// Items a shard may queue ahead of the merge: enough to ride out the merge waiting on
+/// another shard, few enough that sessions in flight stay in the allocator's warm pages.
+const QUEUE: usize = 256;
 
 enum Item {
     Session(Handover, Box<SessionReport>),

@@ -9,6 +9,7 @@ mod corpus;
 mod dialogue_cases;
 mod diff;
 mod edge_cases;
+mod examples;
 mod fixtures;
 mod hostile;
 mod inputs;
