@@ -7,17 +7,21 @@ use std::time::Duration;
 use clap::Parser;
 
 use mailtap::analyzer::{self, PortSet};
-use mailtap::classify::{FindingKind, Verdict};
+use mailtap::classify::{FindingKind, SessionReport, Severity, Verdict};
+use mailtap::parallel::FrameFilter;
 use mailtap::report::{Format, Only};
 use mailtap::smtp::SessionLimits;
+
+use crate::select::{parse_client, split_filter, Endpoint, Selection};
 
 /// Tells, for every SMTP connection in a capture or on the wire, how the STARTTLS negotiation
 /// went.
 #[derive(Parser, Debug)]
 #[command(name = "mailtap", version, about, after_help = AFTER_HELP)]
 struct Args {
-    /// Capture files (.pcap, .pcapng); `-` reads standard input. With -i: a capture filter
-    /// (pcap-filter syntax, as tcpdump takes it)
+    /// Capture files (.pcap, .pcapng, also gzip/zstd/xz-compressed); `-` reads standard input.
+    /// Then a capture filter (pcap-filter syntax, as tcpdump takes it: `host 192.0.2.25 and
+    /// port 25`): live, and on files in the `live` build
     #[arg(value_name = "FILE|FILTER")]
     files: Vec<OsString>,
 
@@ -32,12 +36,16 @@ struct Args {
     #[command(flatten)]
     output: OutputArgs,
 
-    /// Exit with 1 when a session has one of these verdicts or findings (comma-separated)
-    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    /// Exit with 1 when a session has one of these verdicts, findings, or finding severities
+    /// (`high`: a finding of severity high; `warning`: warning or high), or with `no-sessions`
+    /// when no SMTP session was found at all. Separated by commas or spaces; may be repeated.
+    /// Each match is named on standard error
+    #[arg(long, value_name = "NAMES")]
     fail_on: Vec<String>,
 
     /// Also treat these TCP ports as SMTP (comma-separated or repeated)
-    #[arg(long = "port", value_name = "PORT", value_delimiter = ',')]
+    #[arg(long = "port", value_name = "PORT", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(1..))]
     ports: Vec<u16>,
 
     /// A view per server instead of per session: sessions by verdict, and the client
@@ -55,16 +63,19 @@ struct Args {
     no_content_detection: bool,
 
     /// End a session after this many seconds without a packet (capture time)
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(IDLE_TIMEOUT))]
     idle_timeout: u64,
 
     /// Bytes buffered per direction before TLS (a larger backlog is dropped and marked)
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
-    max_buffer: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024,
+          value_parser = clap::value_parser!(u64).range(MAX_BUFFER))]
+    max_buffer: u64,
 
     /// Flows tracked at once; the least recently active are ended beyond it
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
-    max_flows: usize,
+    #[arg(long, value_name = "N", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u64).range(MAX_FLOWS))]
+    max_flows: u64,
 
     /// Analysis threads [default: the number of CPUs]. Several files: one per thread; one
     /// file: its connections split between the threads, reported exactly as with one
@@ -88,13 +99,10 @@ struct Args {
     #[arg(long, help_heading = "Live capture")]
     any_port: bool,
 
-    /// Stop after this many SMTP sessions have ended (live capture or a pipe on stdin)
-    #[arg(
-        short = 'c',
-        long = "count",
-        value_name = "N",
-        help_heading = "Live capture"
-    )]
+    /// Stop after this many SMTP sessions have ended (files: the first N to end, the files
+    /// read one after the other)
+    #[arg(short = 'c', long = "count", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
 
     /// Stop after this many seconds (live capture or a pipe on stdin)
@@ -136,6 +144,164 @@ struct Args {
         help_heading = "Live capture"
     )]
     no_promiscuous_mode: bool,
+
+    #[command(flatten)]
+    inputs: InputArgs,
+}
+
+// ---- inputs, selection, exit status, shell habits (issue 10) --------------------------------
+
+/// The allowed ranges of the limits: out of range is a usage error, never changed silently.
+const IDLE_TIMEOUT: std::ops::RangeInclusive<u64> = 1..=604_800;
+const MAX_BUFFER: std::ops::RangeInclusive<u64> = 4096..=(1 << 30);
+const MAX_FLOWS: std::ops::RangeInclusive<u64> = 16..=100_000_000;
+
+#[derive(clap::Args, Debug)]
+struct InputArgs {
+    /// Only packets to or from this server (and port): ADDR, ADDR/PREFIX, ADDR:PORT,
+    /// [IPV6]:PORT; may be repeated. Works in every build
+    #[arg(
+        long,
+        value_name = "ADDR[/PREFIX][:PORT]",
+        help_heading = "Selecting sessions"
+    )]
+    server: Vec<String>,
+
+    /// Only packets to or from this client: ADDR or ADDR/PREFIX; may be repeated. With
+    /// --server: packets between the two
+    #[arg(
+        long,
+        value_name = "ADDR[/PREFIX]",
+        help_heading = "Selecting sessions"
+    )]
+    client: Vec<String>,
+
+    /// Exit with 1 when a session's verdict is not one of these (comma-separated), e.g.
+    /// --require upgraded,implicit-tls. Each such session is named on standard error
+    #[arg(long, value_name = "VERDICTS")]
+    require: Vec<String>,
+
+    /// A damaged or cut capture: report what was readable and exit 0 (default: exit 2)
+    #[arg(long)]
+    allow_damage: bool,
+
+    /// Accepted as tcpdump takes it; mailtap never resolves names anyway (addresses and ports
+    /// are always shown as numbers)
+    #[arg(short = 'n')]
+    numeric: bool,
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit
+    #[arg(long, value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit: mailtap --man > /usr/local/share/man/man1/mailtap.1
+    #[arg(long)]
+    man: bool,
+}
+
+/// The command line as clap knows it, help text included (verdict and finding names from the
+/// code, never copied by hand).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Args::command().after_help(after_help())
+}
+
+fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> String {
+    all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", ")
+}
+
+/// Wraps `text` at 90 columns, following lines indented by two spaces.
+fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        if line > 0 && line + 1 + word.len() > 90 {
+            out.push_str("\n  ");
+            line = 2;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
+
+fn after_help() -> String {
+    format!(
+        "{}\n{}\n{}\n\n{AFTER_HELP}",
+        wrap(&format!(
+            "Verdicts: {}.",
+            names(Verdict::ALL, Verdict::name)
+        )),
+        wrap(&format!(
+            "Findings: {}.",
+            names(FindingKind::ALL, FindingKind::name)
+        )),
+        wrap(&format!(
+            "Severities (for --fail-on): {}; and no-sessions.",
+            names(Severity::ALL, Severity::name)
+        )),
+    )
+}
+
+/// Splits --fail-on and --require values on commas and white space.
+fn split_names(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .flat_map(|v| v.split(|c: char| c == ',' || c.is_whitespace()))
+        .filter(|n| !n.is_empty())
+}
+
+fn parse_fail_on(values: &[String]) -> Result<Vec<FailOn>, String> {
+    split_names(values)
+        .map(|name| {
+            if name == "no-sessions" {
+                return Ok(FailOn::NoSessions);
+            }
+            name.parse()
+                .map(FailOn::Verdict)
+                .or_else(|_| name.parse().map(FailOn::Finding))
+                .or_else(|_| name.parse().map(FailOn::Severity))
+                .map_err(|_| {
+                    format!(
+                        "--fail-on: '{name}' is neither a verdict nor a finding (nor a severity, nor no-sessions; see --help)"
+                    )
+                })
+        })
+        .collect()
+}
+
+fn parse_require(values: &[String]) -> Result<Option<FailOn>, String> {
+    let verdicts = split_names(values)
+        .map(|name| {
+            name.parse::<Verdict>().map_err(|_| {
+                format!(
+                    "--require: '{name}' is not a verdict; verdicts: {}",
+                    names(Verdict::ALL, Verdict::name)
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((!verdicts.is_empty()).then_some(FailOn::Require(verdicts)))
+}
+
+/// The capture filter and selectors for files.
+fn selection(args: &InputArgs, filter: Option<String>) -> Result<Selection, String> {
+    Ok(Selection {
+        filter,
+        servers: args
+            .server
+            .iter()
+            .map(|s| Endpoint::parse(s).map_err(|e| format!("--server: {e}")))
+            .collect::<Result<_, _>>()?,
+        clients: args
+            .client
+            .iter()
+            .map(|s| parse_client(s).map_err(|e| format!("--client: {e}")))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// What the report shows (issue 9): grouped here, turned into [`Output`].
@@ -208,10 +374,14 @@ impl OutputArgs {
 }
 
 const AFTER_HELP: &str = "\
-Verdicts: upgraded, implicit-tls, not-offered, stripped, not-used, rejected,
-handshake-failed, no-ehlo, refused, incomplete. In the table, findings marked !! are high,
-! warnings; info findings are listed with -v. Exit status: 0 fine, 1 a session matched --fail-on,
-2 usage or input error.
+In the table, findings marked !! are high, ! warnings; info findings are listed with -v.
+
+Exit status: 0 fine; 1 a session matched --fail-on or --require (or --fail-on no-sessions
+found none); 2 usage error, unreadable input, or a damaged capture (after reporting every
+session before the damage; --allow-damage keeps 0 then).
+
+Compressed captures (gzip, zstd, xz) are recognised by their content, from files and from
+standard input. mailtap never resolves names (-n is accepted and changes nothing).
 
 Live capture (-i, -D) needs a build with the `live` feature: apt-get install libpcap-dev,
 then cargo build --release --features live. Sessions are reported as they end; Ctrl-C or
@@ -224,9 +394,13 @@ Examples:
   mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
   tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
   mailtap --fail-on stripped,rejected,handshake-failed capture.pcap
+  mailtap --require upgraded,implicit-tls --fail-on no-sessions capture.pcap.gz
+  mailtap -r capture.pcap host 192.0.2.25     # a filter on files: the live build
+  mailtap --server 192.0.2.0/24:25 capture.pcap
   mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv
   mailtap --by server capture.pcap             # which clients are offered STARTTLS
-  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)";
+  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)
+  mailtap --completions bash > /etc/bash_completion.d/mailtap";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
@@ -237,11 +411,43 @@ pub enum By {
     Server,
 }
 
-/// What to match for `--fail-on`.
+/// What to match for `--fail-on` (and `--require`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FailOn {
     Verdict(Verdict),
     Finding(FindingKind),
+    /// A finding of this severity or above.
+    Severity(Severity),
+    /// No SMTP session in the whole input (checked at the end).
+    NoSessions,
+    /// `--require`: a verdict not in the list.
+    Require(Vec<Verdict>),
+}
+
+impl FailOn {
+    /// Why `report` matches, if it does: "stripped", "finding auth-before-tls", ...
+    pub fn matches(&self, report: &SessionReport) -> Option<String> {
+        match self {
+            FailOn::Verdict(v) => (report.verdict == *v).then(|| format!("--fail-on {v}")),
+            FailOn::Finding(k) => report.has(*k).then(|| format!("--fail-on {}", k.name())),
+            FailOn::Severity(s) => report.findings.iter().find(|f| f.severity >= *s).map(|f| {
+                format!(
+                    "--fail-on {} ({} is {})",
+                    s.name(),
+                    f.kind.name(),
+                    f.severity.name()
+                )
+            }),
+            FailOn::NoSessions => None,
+            FailOn::Require(verdicts) => (!verdicts.contains(&report.verdict)).then(|| {
+                format!(
+                    "--require {}: verdict {}",
+                    names(verdicts, Verdict::name),
+                    report.verdict
+                )
+            }),
+        }
+    }
 }
 
 /// What to read.
@@ -253,6 +459,8 @@ pub enum Source {
     Live(Live),
     /// `-D`: list the interfaces.
     ListInterfaces,
+    /// `--completions`, `--man`, `mailtap help`: print this and exit 0.
+    Print(String),
 }
 
 /// How to capture live, as tcpdump's options say it.
@@ -287,6 +495,10 @@ pub struct Config {
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
+    /// What to keep of the frames of capture files (a filter, --server, --client).
+    pub filter: Option<FrameFilter>,
+    /// `--allow-damage`: a damaged capture exits 0.
+    pub allow_damage: bool,
     /// Analysis threads (`None`: one per CPU).
     pub threads: Option<usize>,
     /// `--by server`, and whether clients are grouped by exact address.
@@ -296,7 +508,23 @@ pub struct Config {
 impl Config {
     /// Parses the command line; usage errors exit with status 2 (clap's convention).
     pub fn from_args() -> Result<Config, String> {
-        let args = Args::parse();
+        use clap::FromArgMatches;
+        let args = Args::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+        if let Some(print) = print(&args) {
+            return Ok(Config {
+                source: Source::Print(print),
+                format: None,
+                fail_on: Vec::new(),
+                analysis: analyzer::Config::default(),
+                stop: Stop::default(),
+                filter: None,
+                allow_damage: false,
+                threads: None,
+                by: None,
+                output: Output::default(),
+            });
+        }
+        let _ = args.inputs.numeric;
         let output = args.output.check()?;
         let live = args.interface.is_some() || args.list_interfaces;
         if live && !cfg!(feature = "live") {
@@ -315,30 +543,21 @@ impl Config {
                 return Err(format!("{flag} applies to live capture: add -i IFACE"));
             }
         }
-        let fail_on = args
-            .fail_on
-            .iter()
-            .filter(|n| !n.is_empty())
-            .map(|name| {
-                name.parse()
-                    .map(FailOn::Verdict)
-                    .or_else(|_| name.parse().map(FailOn::Finding))
-                    .map_err(|_| {
-                        format!(
-                            "--fail-on: '{name}' is neither a verdict nor a finding (see --help)"
-                        )
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        let mut fail_on = parse_fail_on(&args.fail_on)?;
+        fail_on.extend(parse_require(&args.inputs.require)?);
         let mut ports = PortSet::default();
         for port in args.ports {
             ports.insert(port);
         }
+        let mut filter = None;
         let source = if args.list_interfaces {
             Source::ListInterfaces
         } else if let Some(interface) = args.interface {
             if !args.read.is_empty() {
                 return Err("-i captures live; -r reads a file: give one of them".into());
+            }
+            if !args.inputs.server.is_empty() || !args.inputs.client.is_empty() {
+                return Err("--server and --client select in capture files; live, give a capture filter: mailtap -i IFACE host 192.0.2.25 and port 25".into());
             }
             let filter = if args.files.is_empty() {
                 default_filter(&ports, args.any_port)
@@ -357,8 +576,9 @@ impl Config {
             }
             .into()
         } else {
+            let (files, expression) = split_filter(args.files);
             let mut inputs = args.read;
-            inputs.extend(args.files.into_iter().map(PathBuf::from));
+            inputs.extend(files.into_iter().map(PathBuf::from));
             if inputs.is_empty() {
                 return Err(
                     "no capture given: name a .pcap/.pcapng file, or - for standard input, or capture live with -i IFACE (see --help)"
@@ -366,12 +586,13 @@ impl Config {
                 );
             }
             let piped = inputs.len() == 1 && inputs[0].as_os_str() == "-";
-            if !piped && (args.count.is_some() || args.duration.is_some()) {
+            if !piped && args.duration.is_some() {
                 return Err(
-                    "-c and --duration apply to live capture (-i) or to a pipe on standard input (-)"
+                    "--duration applies to live capture (-i) or to a pipe on standard input (-)"
                         .into(),
                 );
             }
+            filter = selection(&args.inputs, expression)?.frame_filter()?;
             Source::Files(inputs)
         };
         let stop = Stop {
@@ -382,11 +603,11 @@ impl Config {
             ports,
             content_detection: !args.no_content_detection,
             limits: SessionLimits {
-                max_buffered: args.max_buffer.max(4096),
+                max_buffered: args.max_buffer as usize,
                 ..SessionLimits::default()
             },
-            max_flows: args.max_flows.max(16),
-            idle_timeout_secs: args.idle_timeout.max(1),
+            max_flows: args.max_flows as usize,
+            idle_timeout_secs: args.idle_timeout,
             ..analyzer::Config::default()
         };
         if args.by.is_some()
@@ -405,9 +626,31 @@ impl Config {
             fail_on,
             analysis,
             stop,
+            filter,
+            allow_damage: args.inputs.allow_damage,
             threads: args.threads.map(usize::from),
         })
     }
+}
+
+/// `--completions`, `--man`, or `mailtap help` (when no file is called `help`).
+fn print(args: &Args) -> Option<String> {
+    let mut cmd = command();
+    if let Some(shell) = args.inputs.completions {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "mailtap", &mut out);
+        return Some(String::from_utf8_lossy(&out).into_owned());
+    }
+    if args.inputs.man {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut out).ok()?;
+        return Some(String::from_utf8_lossy(&out).into_owned());
+    }
+    let help = args.files.len() == 1 && args.files[0] == "help" && args.read.is_empty();
+    if help && !std::path::Path::new("help").exists() {
+        return Some(cmd.render_long_help().to_string());
+    }
+    None
 }
 
 impl From<Live> for Source {

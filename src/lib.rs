@@ -57,6 +57,8 @@ impl Direction {
 
 use std::io::Read;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use analyzer::{Analyzer, OfferHistory, Summary};
 use capture::file::{CaptureError, FileReader, Progress};
@@ -70,8 +72,10 @@ pub struct Outcome {
     pub damage: Option<CaptureError>,
 }
 
-/// Analyses one capture (pcap or pcapng, from a file or a pipe), streaming: `on_session`
-/// receives each session as it ends. Fails only when the input is not a capture at all.
+/// Analyses one capture (pcap or pcapng, from a file or a pipe; gzip-, zstd- or
+/// xz-compressed ones are recognised by their first bytes and decompressed on a thread of their
+/// own), streaming: `on_session` receives each session as it ends. Fails only when the input is
+/// not a capture at all.
 pub fn analyze_with(
     input: impl Read + Send,
     config: &analyzer::Config,
@@ -98,12 +102,26 @@ pub(crate) fn analyze_until(
     config: &analyzer::Config,
     progress: Option<&Progress>,
     stop: impl Fn() -> bool,
+    on_session: impl FnMut(SessionReport),
+) -> Result<Outcome, CaptureError> {
+    analyze_selected(input, config, progress, |_| true, stop, on_session)
+}
+
+/// [`analyze_until`] on the frames `keep` says yes to (a capture filter); the others are
+/// skipped as if not in the capture (frame numbers stay the file's).
+pub(crate) fn analyze_selected(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: Option<&Progress>,
+    keep: impl FnMut(&capture::Frame<'_>) -> bool,
+    stop: impl Fn() -> bool,
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
     drive(
         input,
         config,
         progress,
+        keep,
         stop,
         &mut |_, session| on_session(session),
         |_| {},
@@ -155,45 +173,58 @@ impl Handover {
     };
 }
 
-/// [`analyze_until`], telling `on_session` when each session was handed over; `on_frame`
-/// hears each frame's number once its sessions are handed over.
+/// [`analyze_selected`], telling `on_session` when each session was handed over; `on_frame`
+/// hears each frame's number once its sessions are handed over. A compressed input (gzip,
+/// zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own; then `progress`
+/// counts the compressed bytes, and damage offsets count decompressed bytes.
 fn drive(
     input: impl Read + Send,
     config: &analyzer::Config,
     progress: Option<&Progress>,
+    mut keep: impl FnMut(&capture::Frame<'_>) -> bool,
     stop: impl Fn() -> bool,
     on_session: &mut dyn FnMut(Handover, SessionReport),
     mut on_frame: impl FnMut(u64),
 ) -> Result<Outcome, CaptureError> {
-    let mut reader = FileReader::new(input)?;
-    if let Some(progress) = progress {
-        reader = reader.with_progress(progress.clone());
-    }
-    let mut analyzer = Analyzer::new(config.clone());
-    let mut stopped = false;
-    let damage = reader
-        .for_each_frame(|frame| {
-            let n = frame.number;
-            analyzer.take(frame, &mut |s| {
-                on_session(Handover::of(n, Phase::Frame, &s), s)
-            });
-            analyzer.sweep_if_due(&mut |s| on_session(Handover::of(n, Phase::Sweep, &s), s));
-            on_frame(n);
-            stopped = stop();
-            if stopped {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+    let compressed = Arc::new(AtomicBool::new(false));
+    let input = capture::file::Counting::new(input, progress.cloned(), Arc::clone(&compressed));
+    capture::compressed::decompressed(input, |compression, input| {
+        compressed.store(compression.is_some(), Ordering::Relaxed);
+        let mut reader = FileReader::new(input)?;
+        if let (Some(progress), None) = (progress, compression) {
+            reader = reader.with_progress(progress.clone());
+        }
+        let mut analyzer = Analyzer::new(config.clone());
+        let mut stopped = false;
+        let mut damage = reader
+            .for_each_frame(|frame| {
+                let n = frame.number;
+                if keep(frame) {
+                    analyzer.take(frame, &mut |s| {
+                        on_session(Handover::of(n, Phase::Frame, &s), s)
+                    });
+                }
+                analyzer.sweep_if_due(&mut |s| on_session(Handover::of(n, Phase::Sweep, &s), s));
+                on_frame(n);
+                stopped = stop();
+                if stopped {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .err();
+        if let (Some(e), Some(c)) = (&mut damage, compression) {
+            e.what = format!("{} (offset in the {}-decompressed data)", e.what, c.name());
+        }
+        if !stopped {
+            analyzer.finish(&mut |s| on_session(Handover::of(u64::MAX, Phase::End, &s), s));
+        }
+        Ok(Outcome {
+            summary: analyzer.summary().clone(),
+            damage,
         })
-        .err();
-    if !stopped {
-        analyzer.finish(&mut |s| on_session(Handover::of(u64::MAX, Phase::End, &s), s));
-    }
-    Ok(Outcome {
-        summary: analyzer.summary().clone(),
-        damage,
-    })
+    })?
 }
 
 /// Everything found in one capture, sessions in order of their first frame.

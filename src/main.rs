@@ -6,6 +6,7 @@
 mod cli;
 mod diff_cli;
 mod progress;
+mod select;
 mod watch;
 
 use std::fs::File;
@@ -43,17 +44,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `report` matches `--fail-on` or `--require`; each match is named on standard error
+/// (the table may be in a file, or JSON).
 fn matches(fail_on: &[FailOn], report: &SessionReport) -> bool {
-    fail_on.iter().any(|f| match f {
-        FailOn::Verdict(v) => report.verdict == *v,
-        FailOn::Finding(k) => report.has(*k),
-    })
+    matches_in(None, fail_on, report)
+}
+
+fn matches_in(capture: Option<&str>, fail_on: &[FailOn], report: &SessionReport) -> bool {
+    let mut matched = false;
+    for why in fail_on.iter().filter_map(|f| f.matches(report)) {
+        let r = &report.record;
+        eprintln!(
+            "mailtap: match: {}{} -> {} (frames {}-{}, {}): {why}",
+            capture.map(|c| format!("{c}: ")).unwrap_or_default(),
+            r.client,
+            r.server,
+            r.first_frame,
+            r.last_frame,
+            report.verdict,
+        );
+        matched = true;
+    }
+    matched
+}
+
+/// `--fail-on no-sessions` and no SMTP session at all.
+fn no_sessions(fail_on: &[FailOn], sessions: u64) -> bool {
+    let fails = sessions == 0 && fail_on.contains(&FailOn::NoSessions);
+    if fails {
+        eprintln!("mailtap: match: --fail-on no-sessions: no SMTP session in the input");
+    }
+    fails
 }
 
 fn run(mut config: Config) -> io::Result<ExitCode> {
     let format = config.format.unwrap_or(Format::Table);
     config.analysis.limits.keep_transcript = format.needs_transcript();
     match &config.source {
+        Source::Print(text) => {
+            use std::io::Write;
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Source::ListInterfaces => watch::list_interfaces(),
         Source::Live(live) => watch::interface(&config, live),
         Source::Files(inputs) if watch::is_stream(inputs) => watch::stdin(&config),
@@ -123,16 +157,26 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let defaults = Options::default();
     let options = Options {
         progress: Some(progress),
+        filter: config.filter.clone(),
+        max_sessions: config.stop.sessions,
         threads: config.threads.unwrap_or(defaults.threads),
-        // A file can be opened once per thread; a pipe cannot.
-        split_one_input: names.len() == 1 && names[0] != "-",
+        // A file can be opened once per thread; a pipe cannot. A compressed file would be
+        // decompressed once per thread: it is read by one.
+        split_one_input: names.len() == 1 && names[0] != "-" && !compressed(&inputs[0]),
         ..defaults
     };
     let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
         Ok(if names[i] == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(File::open(&inputs[i])?)
+            let file = File::open(&inputs[i])?;
+            if file.metadata()?.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "is a directory",
+                ));
+            }
+            Box::new(file)
         })
     };
     analyze_inputs(names.len(), open, &config.analysis, &options, |i, event| {
@@ -150,7 +194,8 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                 by_server.push(*report);
             }
             Event::Session(report) => {
-                matched |= matches(&config.fail_on, &report);
+                let capture = (names.len() > 1).then_some(name.as_str());
+                matched |= matches_in(capture, &config.fail_on, &report);
                 let input = *index[i].get_or_insert_with(|| reporter.input(name));
                 if let Err(e) = reporter.session(input, *report) {
                     write_error = Some(e);
@@ -161,12 +206,18 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                 index[i].get_or_insert_with(|| reporter.input(name));
                 if let Some(e) = &outcome.damage {
                     // Everything before the damage has been analysed: report it, say where.
+                    // Exit 2 all the same (a CI job must not pass on half a capture), unless
+                    // --allow-damage.
                     let frames = outcome.summary.frames;
-                    eprintln!("mailtap: warning: {name}: {e} (after {frames} frames; the sessions before it are reported)");
+                    let tolerated = config.allow_damage && frames > 0;
+                    let (label, hint) = if tolerated {
+                        ("warning: ", "")
+                    } else {
+                        ("", "; exit status 2, --allow-damage for 0")
+                    };
+                    eprintln!("mailtap: {label}{name}: {e} (after {frames} frames; the sessions before it are reported{hint})");
                     errors.push(format!("{name}: {e}"));
-                    if frames == 0 {
-                        input_failed = true;
-                    }
+                    input_failed |= !tolerated;
                 }
                 summary.merge(&outcome.summary);
             }
@@ -193,13 +244,21 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     if !(input_failed && summary.frames == 0) {
         mailtap::report::summary_to_stderr(&summary, None, stderr_width());
     }
+    let none = no_sessions(&config.fail_on, summary.sessions);
     Ok(if input_failed {
         ExitCode::from(2)
-    } else if matched {
+    } else if matched || none {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether the file at `path` starts as a compressed stream does (gzip, zstd, xz...).
+fn compressed(path: &std::path::Path) -> bool {
+    let mut head = [0u8; mailtap::capture::compressed::Compression::MAGIC_LEN];
+    let read = File::open(path).and_then(|mut f| f.read(&mut head));
+    read.is_ok_and(|n| mailtap::capture::compressed::Compression::sniff(&head[..n]).is_some())
 }
 
 /// mimalloc: sessions allocate and free records of a kilobyte or more, which glibc's malloc

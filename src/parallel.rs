@@ -34,11 +34,13 @@
 
 use std::io::{self, Read};
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 
 use crate::analyzer::Config;
 use crate::capture::file::{CaptureError, Progress};
+use crate::capture::Frame;
 use crate::classify::SessionReport;
 use crate::Outcome;
 
@@ -76,6 +78,38 @@ pub struct Options {
     /// With one input and several threads, split its connections between the threads
     /// ([`crate::shard`]): only for an input `open` can open once per thread (a file).
     pub split_one_input: bool,
+    /// Only the frames this filter keeps are analysed (a capture filter on files).
+    pub filter: Option<FrameFilter>,
+    /// Stop after this many sessions, all inputs together (`-c N`): the inputs are then read
+    /// one after the other, the last one read only as far as its N-th session, and the
+    /// sessions still open then are not reported. Its outcome still comes.
+    pub max_sessions: Option<u64>,
+}
+
+/// A capture filter: makes, for each input, a predicate over its frames (a compiled BPF
+/// program, say, which is compiled per link type and not shared between threads).
+#[derive(Clone)]
+pub struct FrameFilter(Arc<MakeFilter>);
+
+type MakeFilter = dyn Fn() -> Box<dyn FnMut(&Frame<'_>) -> bool> + Send + Sync;
+
+impl FrameFilter {
+    pub fn new(
+        make: impl Fn() -> Box<dyn FnMut(&Frame<'_>) -> bool> + Send + Sync + 'static,
+    ) -> Self {
+        FrameFilter(Arc::new(make))
+    }
+
+    /// A predicate for one input.
+    pub fn make(&self) -> Box<dyn FnMut(&Frame<'_>) -> bool> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for FrameFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameFilter")
+    }
 }
 
 impl Default for Options {
@@ -84,6 +118,8 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue: 1024,
             progress: None,
+            filter: None,
+            max_sessions: None,
             split_one_input: false,
         }
     }
@@ -107,7 +143,13 @@ pub fn analyze_inputs<R, O, E>(
     if count == 0 {
         return;
     }
-    if count == 1 && options.split_one_input && options.threads > 1 {
+    let mut threads = options.threads.clamp(1, count);
+    if options.max_sessions.is_some() {
+        // "The first N sessions" is only well defined one input after the other.
+        threads = 1;
+    }
+    let split = options.filter.is_none() && options.max_sessions.is_none();
+    if count == 1 && options.split_one_input && split && options.threads > 1 {
         let stop = AtomicBool::new(false);
         let outcome = crate::shard::analyze_sharded(
             options.threads,
@@ -122,14 +164,16 @@ pub fn analyze_inputs<R, O, E>(
         }
         return;
     }
-    let threads = options.threads.clamp(1, count);
     if threads == 1 {
         // One file, or one core: no worker thread, no queue. Handing each session across a
         // channel to a thread on the same core costs a context switch per session.
         let stop = AtomicBool::new(false);
+        let sessions = AtomicU64::new(0);
         for i in 0..count {
-            run_one(i, &open, config, options, &stop, |event| on_event(i, event));
-            if stop.load(Ordering::Relaxed) {
+            run_one(i, &open, config, options, &stop, &sessions, |event| {
+                on_event(i, event)
+            });
+            if stop.load(Ordering::Relaxed) || enough(options, &sessions) {
                 return;
             }
         }
@@ -140,6 +184,7 @@ pub fn analyze_inputs<R, O, E>(
         .unzip();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let sessions = AtomicU64::new(0);
     std::thread::scope(|scope| {
         let senders = &senders;
         for _ in 0..threads {
@@ -149,12 +194,18 @@ pub fn analyze_inputs<R, O, E>(
                     return;
                 }
                 let tx = &senders[i];
-                run_one(i, &open, config, options, &stop, |event| {
-                    match tx.send(event) {
+                run_one(
+                    i,
+                    &open,
+                    config,
+                    options,
+                    &stop,
+                    &sessions,
+                    |event| match tx.send(event) {
                         Ok(()) => ControlFlow::Continue(()),
                         Err(_) => ControlFlow::Break(()),
-                    }
-                });
+                    },
+                );
             });
         }
         let mut receivers = receivers;
@@ -175,19 +226,34 @@ pub fn analyze_inputs<R, O, E>(
     });
 }
 
+/// Whether `-c N` is reached.
+fn enough(options: &Options, sessions: &AtomicU64) -> bool {
+    options
+        .max_sessions
+        .is_some_and(|max| sessions.load(Ordering::Relaxed) >= max)
+}
+
 /// Reads input `i`, handing its events to `emit` until `emit` breaks (the receiver is gone)
 /// or `stop` is set. A break also sets `stop`, for the inputs that would come next.
+/// `sessions` counts the sessions handed over, for `max_sessions`.
 fn run_one<R: Read + Send>(
     i: usize,
     open: &(impl Fn(usize) -> io::Result<R> + Sync),
     config: &Config,
     options: &Options,
     stop: &AtomicBool,
+    sessions: &AtomicU64,
     mut emit: impl FnMut(Event) -> ControlFlow<()>,
 ) {
     // Nothing more once anyone has said stop: the sessions that end in the same frame, say,
-    // are not handed over.
+    // are not handed over. Nor sessions past `max_sessions`.
     let mut deliver = |event| {
+        if matches!(event, Event::Session(_)) {
+            if enough(options, sessions) {
+                return;
+            }
+            sessions.fetch_add(1, Ordering::Relaxed);
+        }
         if !stop.load(Ordering::Relaxed) && emit(event).is_break() {
             stop.store(true, Ordering::Relaxed);
         }
@@ -196,13 +262,24 @@ fn run_one<R: Read + Send>(
         Ok(input) => input,
         Err(e) => return deliver(Event::Done(Err(InputError::Open(e)))),
     };
-    let outcome = crate::analyze_until(
-        input,
-        config,
-        options.progress.as_ref(),
-        || stop.load(Ordering::Relaxed),
-        |session| deliver(Event::Session(Box::new(session))),
-    );
+    let keep = options.filter.as_ref().map(FrameFilter::make);
+    let outcome = match keep {
+        Some(mut keep) => crate::analyze_selected(
+            input,
+            config,
+            options.progress.as_ref(),
+            |frame| keep(frame),
+            || stop.load(Ordering::Relaxed) || enough(options, sessions),
+            |session| deliver(Event::Session(Box::new(session))),
+        ),
+        None => crate::analyze_until(
+            input,
+            config,
+            options.progress.as_ref(),
+            || stop.load(Ordering::Relaxed) || enough(options, sessions),
+            |session| deliver(Event::Session(Box::new(session))),
+        ),
+    };
     if !stop.load(Ordering::Relaxed) {
         deliver(Event::Done(outcome.map_err(InputError::Capture)));
     }
@@ -301,7 +378,7 @@ mod tests {
             threads,
             queue,
             progress: None,
-            split_one_input: false,
+            ..Options::default()
         };
         let open = |i: usize| Ok(&inputs[i][..]);
         analyze_inputs(inputs.len(), open, &Config::default(), &options, on_event);
@@ -364,7 +441,7 @@ mod tests {
                     threads,
                     queue,
                     progress: None,
-                    split_one_input: false,
+                    ..Options::default()
                 };
                 assert_eq!(
                     events(&inputs, &options),
@@ -383,7 +460,7 @@ mod tests {
             threads: 2,
             queue: 4,
             progress: Some(progress.clone()),
-            split_one_input: false,
+            ..Options::default()
         };
         events(&inputs, &options);
         assert_eq!(
@@ -436,6 +513,49 @@ mod tests {
     }
 
     #[test]
+    fn max_sessions_stops_after_n_and_a_filter_selects_frames() {
+        let inputs = vec![capture(5, true, true), capture(5, false, true)];
+        for max in [1, 5, 7, 100] {
+            let options = Options {
+                threads: 4,
+                max_sessions: Some(max),
+                ..Options::default()
+            };
+            let got = events(&inputs, &options);
+            let sessions = got
+                .iter()
+                .filter(|(_, e)| !e.starts_with("done") && !e.starts_with("error"))
+                .count();
+            assert_eq!(sessions as u64, max.min(10), "max {max}: {got:?}");
+            // The input where it stopped still gives its outcome, and nothing comes after it
+            // (the third input, missing, is reached only when every session was taken).
+            let last = &got.last().unwrap().1;
+            if max < 10 {
+                assert!(last.starts_with("done"), "{got:?}");
+            } else {
+                assert!(last.starts_with("error"), "{got:?}");
+            }
+        }
+        // Only the frames of client port 40001 (its SYN carries dst port 25, src 40001).
+        let options = Options {
+            filter: Some(FrameFilter::new(|| {
+                Box::new(|frame: &Frame<'_>| {
+                    crate::decode::decode(frame)
+                        .is_ok_and(|s| s.src.port() == 40001 || s.dst.port() == 40001)
+                })
+            })),
+            ..Options::default()
+        };
+        let got = events(&inputs[..1], &options);
+        assert_eq!(got[0].1, "192.0.2.10:40001 not-used", "{got:?}");
+        assert_eq!(
+            got.len(),
+            3,
+            "one session, the outcome, the missing input: {got:?}"
+        );
+    }
+
+    #[test]
     fn a_break_stops_one_input_split_between_threads() {
         // Many sessions, a queue smaller than them: shards block on it until the break.
         let input = capture(5000, true, true);
@@ -445,6 +565,7 @@ mod tests {
                 queue: 1,
                 progress: None,
                 split_one_input: true,
+                ..Options::default()
             };
             let mut seen = 0;
             analyze_inputs(

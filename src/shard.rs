@@ -85,6 +85,7 @@ pub fn analyze_sharded<R: Read + Send>(
                         input,
                         &config,
                         progress,
+                        |_| true,
                         || stop.load(Ordering::Relaxed),
                         &mut |at, session| {
                             let _ = tx.send(Item::Session(at, Box::new(session)));

@@ -21,6 +21,7 @@ use mailtap::analyzer::Analyzer;
 use mailtap::capture::file::FileReader;
 use mailtap::capture::{CaptureStats, Frame, LinkType, Timestamp};
 use mailtap::classify::SessionReport;
+use mailtap::parallel::FrameFilter;
 use mailtap::report::{self, Format, Reporter};
 
 use crate::cli::{Config, FailOn};
@@ -180,10 +181,13 @@ fn watch(
     let mut failed = false;
     let mut on_error = |e: SourceError, errors: &mut Vec<String>| {
         if e.after_frames > 0 {
+            // A damaged stream exits 2 after its sessions are reported, unless --allow-damage.
+            let label = if config.allow_damage { "warning: " } else { "" };
             eprintln!(
-                "mailtap: warning: {name}: {} (after {} frames; the sessions before it are reported)",
+                "mailtap: {label}{name}: {} (after {} frames; the sessions before it are reported)",
                 e.message, e.after_frames
             );
+            failed |= !config.allow_damage;
         } else {
             eprintln!("mailtap: {name}: {}", e.message);
             failed = true;
@@ -250,9 +254,10 @@ fn watch(
     if !failed {
         report::summary_to_stderr(summary, stats.as_ref(), crate::stderr_width());
     }
+    let none = crate::no_sessions(&config.fail_on, summary.sessions);
     Ok(if failed {
         ExitCode::from(2)
-    } else if sink.matched {
+    } else if sink.matched || none {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -287,9 +292,9 @@ struct Stdin {
 }
 
 impl Stdin {
-    fn start() -> Self {
+    fn start(filter: Option<FrameFilter>) -> Self {
         let (tx, rx) = mpsc::sync_channel(BATCH);
-        std::thread::spawn(move || read_stdin(&tx));
+        std::thread::spawn(move || read_stdin(&tx, filter));
         Stdin { rx }
     }
 
@@ -330,35 +335,36 @@ impl Stdin {
     }
 }
 
-fn read_stdin(tx: &SyncSender<Message>) {
-    let mut reader = match FileReader::new(io::stdin()) {
-        Ok(reader) => reader,
-        Err(e) => {
-            let _ = tx.send(Message::End {
-                error: Some(e.to_string()),
-                frames: 0,
-            });
-            return;
-        }
+fn read_stdin(tx: &SyncSender<Message>, filter: Option<FrameFilter>) {
+    // A capture filter (the live build), --server, --client: frames it refuses stay here.
+    let mut keep = filter.as_ref().map(FrameFilter::make);
+    // A compressed stream (zstd -c x.pcap | mailtap -) is decompressed on a thread of its own.
+    let read = mailtap::capture::compressed::decompressed(io::stdin(), |_, input| {
+        let mut reader = FileReader::new(input)?;
+        let result = reader.for_each_frame(|f| {
+            if keep.as_mut().is_some_and(|keep| !keep(f)) {
+                return std::ops::ControlFlow::Continue(());
+            }
+            let owned = OwnedFrame {
+                number: f.number,
+                ts: f.ts,
+                link: f.link,
+                data: f.data.to_vec(),
+                orig_len: f.orig_len,
+                interface: f.interface,
+            };
+            match tx.send(Message::Frame(owned)) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(_) => std::ops::ControlFlow::Break(()),
+            }
+        });
+        Ok((result.err(), reader.stats().frames))
+    });
+    let (error, frames) = match read.and_then(|r| r) {
+        Ok((error, frames)) => (error.map(|e| e.to_string()), frames),
+        Err(e) => (Some(e.to_string()), 0),
     };
-    let result = reader.for_each_frame(|f| {
-        let owned = OwnedFrame {
-            number: f.number,
-            ts: f.ts,
-            link: f.link,
-            data: f.data.to_vec(),
-            orig_len: f.orig_len,
-            interface: f.interface,
-        };
-        match tx.send(Message::Frame(owned)) {
-            Ok(()) => std::ops::ControlFlow::Continue(()),
-            Err(_) => std::ops::ControlFlow::Break(()),
-        }
-    });
-    let _ = tx.send(Message::End {
-        error: result.err().map(|e| e.to_string()),
-        frames: reader.stats().frames,
-    });
+    let _ = tx.send(Message::End { error, frames });
 }
 
 impl Source for Stdin {
@@ -395,7 +401,7 @@ impl Source for Stdin {
 /// `mailtap -` on a pipe: like a live capture.
 pub fn stdin(config: &Config) -> io::Result<ExitCode> {
     let stop = stop_on_signals()?;
-    let mut source = Stdin::start();
+    let mut source = Stdin::start(config.filter.clone());
     watch(config, &mut source, "-", &stop)
 }
 

@@ -6,10 +6,10 @@
 //! gigabytes), errors that name the byte offset and what was expected, and per-interface link
 //! types and timestamp resolutions for pcapng.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -102,6 +102,8 @@ pub struct FileReader<'r> {
     progress: Option<Progress>,
     /// Bytes already added to `progress`.
     reported: u64,
+    /// Why the input could not be read, when it could not (pcap-parser only says "read error").
+    errors: ReadErrors,
 }
 
 /// Bytes read so far by one or several [`FileReader`]s, for a progress bar on another thread.
@@ -127,24 +129,64 @@ impl Progress {
     }
 }
 
+/// Counts the bytes read from a compressed input into a [`Progress`] (the reader counts the
+/// bytes it parses, which for a compressed file are not the file's). Counts only once `active`
+/// is set, then including what was read before.
+pub(crate) struct Counting<R> {
+    inner: R,
+    progress: Option<Progress>,
+    active: Arc<AtomicBool>,
+    before: u64,
+}
+
+impl<R> Counting<R> {
+    pub(crate) fn new(inner: R, progress: Option<Progress>, active: Arc<AtomicBool>) -> Self {
+        Counting {
+            inner,
+            progress,
+            active,
+            before: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(progress) = &self.progress {
+            if self.active.load(Ordering::Relaxed) {
+                progress.add(std::mem::take(&mut self.before) + n as u64);
+            } else {
+                self.before += n as u64;
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl<'r> FileReader<'r> {
     /// Detects the format from the first bytes. Fails when the input is empty or neither pcap
     /// nor pcapng.
     pub fn new<R: Read + Send + 'r>(input: R) -> Result<Self, CaptureError> {
-        let inner = pcap_parser::create_reader(READ_CHUNK, FillFirstRead::new(input)).map_err(
-            |e| CaptureError {
+        let errors = ReadErrors::default();
+        let mut input = Remember {
+            inner: input,
+            errors: errors.clone(),
+        };
+        let header = read_header(&mut input)?;
+        let inner = pcap_parser::create_reader(READ_CHUNK, io::Cursor::new(header).chain(input))
+            .map_err(|e| CaptureError {
                 offset: 0,
                 what: match e {
-                    PcapError::Eof => "the input is empty: expected a pcap or pcapng header".into(),
-                    PcapError::ReadError => "read error".into(),
-                    _ => "not a pcap or pcapng file: expected the magic number a1b2c3d4, a1b23c4d or a pcapng section header (0a0d0d0a)".into(),
+                    PcapError::ReadError => errors.describe(),
+                    _ => "not a pcap or pcapng file: the file header is damaged".into(),
                 },
-            },
-        )?;
+            })?;
         Ok(FileReader {
             inner,
             progress: None,
             reported: 0,
+            errors,
             state: State {
                 layout: None,
                 direct: None,
@@ -263,7 +305,10 @@ impl<'r> FileReader<'r> {
                     })
                 }
                 Err(PcapError::ReadError) => {
-                    return Err(CaptureError { offset, what: "read error".into() })
+                    return Err(CaptureError {
+                        offset,
+                        what: self.errors.describe(),
+                    })
                 }
                 Err(e) => {
                     // A parse error carries the rest of the buffer (up to a MiB): name its kind only.
@@ -288,7 +333,7 @@ impl<'r> FileReader<'r> {
         self.report_progress();
         self.inner.refill().map_err(|_| CaptureError {
             offset,
-            what: "read error".into(),
+            what: self.errors.describe(),
         })
     }
 }
@@ -544,46 +589,125 @@ fn timestamp(secs: i64, fraction: u64, units_per_sec: u64) -> Timestamp {
     }
 }
 
-/// Makes the very first `read` return the file header, whole and alone (or reach the end of
-/// input).
+/// The last read error of an input, kept for the message: pcap-parser turns every read error
+/// into `ReadError`, which would say "read error" for a directory or a corrupt gzip stream.
+#[derive(Clone, Default)]
+struct ReadErrors(Arc<Mutex<Option<String>>>);
+
+impl ReadErrors {
+    fn describe(&self) -> String {
+        let last = self.0.lock().ok().and_then(|e| e.clone());
+        last.unwrap_or_else(|| "read error".into())
+    }
+}
+
+/// An input that remembers its last read error in a [`ReadErrors`].
+struct Remember<R> {
+    inner: R,
+    errors: ReadErrors,
+}
+
+impl<R: Read> Read for Remember<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if let Ok(mut last) = self.errors.0.lock() {
+                *last = Some(describe_read_error(e));
+            }
+        })
+    }
+}
+
+/// A read error as a user reads it: "is a directory", or the error's own words.
+pub fn describe_read_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::IsADirectory => "is a directory".into(),
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof if e.get_ref().is_some() => {
+            e.to_string()
+        }
+        _ => format!("read error: {e}"),
+    }
+}
+
+/// The magic numbers of a capture file, as the file's first four bytes show them (what `xxd`
+/// prints): pcap µs and ns in both byte orders, the 1999 "modified" pcap, pcapng.
+const PCAP_MAGICS: [[u8; 4]; 6] = [
+    [0xd4, 0xc3, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0xc3, 0xd4],
+    [0x4d, 0x3c, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0x3c, 0x4d],
+    [0x34, 0xcd, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0xcd, 0x34],
+];
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Reads the file header, whole (or up to the end of the input), and checks it: the error
+/// names the cause (empty, truncated header, compressed, not a capture, read error).
 ///
 /// pcap-parser sniffs the format from what its first `read` returns; a pipe may hand over only
-/// a few bytes at a time, too few to recognise a header. Nothing past the header, though: a
-/// live stream (`tcpdump -U -w - | mailtap -`) must not wait for a buffer's worth of packets,
-/// and pcap-parser reads once more right after the header — which would wait for the next
-/// packet with the first ones already in hand.
-struct FillFirstRead<R> {
-    inner: R,
-    first: bool,
-}
-
-impl<R> FillFirstRead<R> {
-    fn new(inner: R) -> Self {
-        FillFirstRead { inner, first: true }
-    }
-}
-
-impl<R: Read> Read for FillFirstRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if !self.first {
-            return self.inner.read(buf);
+/// a few bytes at a time, too few to recognise a header. So the header is read here and handed
+/// over alone, nothing past it: a live stream (`tcpdump -U -w - | mailtap -`) must not wait for
+/// a buffer's worth of packets.
+fn read_header(input: &mut impl Read) -> Result<Vec<u8>, CaptureError> {
+    let mut header = vec![0; 28];
+    let mut filled = 0;
+    loop {
+        let want = header_len(&header[..filled]).min(READ_CHUNK);
+        if filled >= want {
+            break;
         }
-        self.first = false;
-        let mut filled = 0;
-        loop {
-            let want = header_len(&buf[..filled]).min(buf.len());
-            if filled >= want {
-                break;
-            }
-            match self.inner.read(&mut buf[filled..want]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        if header.len() < want {
+            header.resize(want, 0);
+        }
+        match input.read(&mut header[filled..want]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(CaptureError {
+                    offset: filled as u64,
+                    what: describe_read_error(&e),
+                })
             }
         }
-        Ok(filled)
     }
+    header.truncate(filled);
+    let error = |what: String| Err(CaptureError { offset: 0, what });
+    if header.is_empty() {
+        return error("the input is empty: expected a pcap or pcapng header".into());
+    }
+    if let Some(compression) = super::compressed::Compression::sniff(&header) {
+        return error(compression.unsupported_here());
+    }
+    let magic = header.get(..4);
+    let want = header_len(&header);
+    if magic.is_some_and(|m| PCAP_MAGICS.iter().any(|p| p == m)) {
+        if filled < want {
+            return error(format!(
+                "truncated pcap header ({filled} of {want} bytes): expected {} more",
+                want - filled
+            ));
+        }
+    } else if magic == Some(&PCAPNG_MAGIC[..]) || (filled < 4 && PCAPNG_MAGIC.starts_with(&header))
+    {
+        if filled < want {
+            return error(format!(
+                "truncated pcapng section header ({filled} of {want} bytes): expected {} more",
+                want - filled
+            ));
+        }
+    } else if filled < 4 && PCAP_MAGICS.iter().any(|p| p.starts_with(&header)) {
+        return error(format!(
+            "truncated pcap header ({filled} of 24 bytes): expected {} more",
+            24 - filled
+        ));
+    } else {
+        let start: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return error(format!(
+            "not a pcap or pcapng file: it starts with {}; expected d4 c3 b2 a1 or a1 b2 c3 d4 (pcap), 4d 3c b2 a1 or a1 b2 3c 4d (pcap, nanoseconds), 0a 0d 0d 0a (pcapng)",
+            start.join(" ")
+        ));
+    }
+    Ok(header)
 }
 
 /// How many bytes pcap-parser needs to recognise the format, given the first bytes: the

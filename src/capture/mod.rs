@@ -5,6 +5,7 @@
 //! or a file: files are read by [`file::FileReader`], live interfaces by `live::LiveCapture` (cargo
 //! feature `live`), and both hand frames to the same pipeline.
 
+pub mod compressed;
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;

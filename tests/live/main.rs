@@ -245,15 +245,16 @@ fn stdin_pipe_stops_by_count_and_duration() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
+/// `--duration` needs a live source; `-c` works on files too (the first N sessions).
 #[test]
-fn count_and_duration_need_a_live_source() {
-    let out = mailtap().args(["-c", "1", "some.pcap"]).output().unwrap();
+fn duration_needs_a_live_source() {
+    let out = mailtap()
+        .args(["--duration", "1", "some.pcap"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("-c and --duration apply to live capture"),
-        "{err}"
-    );
+    assert!(err.contains("--duration applies to live capture"), "{err}");
 }
 
 /// A build without live capture says, in one line, how to get it.

@@ -249,15 +249,21 @@ fn truncated_file_reports_what_came_before() {
     let bytes = std::fs::read(&path).unwrap();
     let cut = temp_path("cut.pcapng");
     std::fs::write(&cut, &bytes[..bytes.len() - 30]).unwrap();
+    // Every session before the damage is reported; the exit status says the capture was
+    // damaged (2), unless --allow-damage.
     let (doc, out) = mailtap_json(&[cut.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(doc["sessions"].as_array().unwrap().len(), 2);
     let err = stderr(&out);
     assert!(
-        err.contains("warning") && err.contains("cut.pcapng") && err.contains("byte offset"),
+        err.contains("cut.pcapng") && err.contains("byte offset"),
         "{err}"
     );
     assert_eq!(doc["summary"]["errors"].as_array().unwrap().len(), 1);
+    let (doc, out) = mailtap_json(&["--allow-damage", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 2);
+    assert!(stderr(&out).contains("warning"));
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod edge_cases;
 mod examples;
 mod fixtures;
 mod hostile;
+mod inputs;
 mod proptests;
 mod report;
 mod tcp_tls_cases;
