@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use mailtap::analyzer::{self, PortSet};
+use mailtap::capture::rotate::{self, Rotation};
 use mailtap::classify::{FindingKind, Verdict};
 use mailtap::report::Format;
 use mailtap::smtp::SessionLimits;
@@ -86,6 +87,36 @@ struct Args {
     /// Also save the captured packets to this pcap file
     #[arg(short = 'w', value_name = "FILE", help_heading = "Live capture")]
     write: Option<PathBuf>,
+
+    /// Start a new -w file before this one grows past SIZE: millions of bytes as tcpdump
+    /// counts them, or with a suffix k, m, g (-w cap.pcap -C 100 gives cap.pcap, cap.pcap1, …)
+    #[arg(
+        short = 'C',
+        value_name = "SIZE",
+        value_parser = parse_size,
+        help_heading = "Live capture"
+    )]
+    file_size: Option<u64>,
+
+    /// Start a new -w file every SECS seconds; the -w name may hold strftime conversions, in
+    /// UTC (-w 'cap-%Y%m%d-%H%M%S.pcap')
+    #[arg(short = 'G', value_name = "SECS", help_heading = "Live capture")]
+    rotate_seconds: Option<u64>,
+
+    /// Keep N -w files: with -C a ring of N files (cap.pcap0 … cap.pcapN-1, the oldest
+    /// overwritten); with -G the oldest is deleted
+    #[arg(short = 'W', value_name = "N", help_heading = "Live capture")]
+    file_count: Option<u32>,
+
+    /// Run as this user once the interface and the -w file are open [default: nobody when
+    /// started as root; -Z root stays root, still without capabilities]
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        help_heading = "Live capture"
+    )]
+    user: Option<String>,
 
     /// Bytes kept of each packet [default: 262144]
     #[arg(
@@ -172,6 +203,10 @@ pub struct Live {
     pub immediate: Option<bool>,
     pub promiscuous: bool,
     pub save: Option<PathBuf>,
+    /// `-C`, `-G`, `-W`.
+    pub rotation: Rotation,
+    /// `-Z USER`.
+    pub user: Option<String>,
 }
 
 /// When a live capture (or a pipe on standard input) stops by itself.
@@ -206,6 +241,10 @@ impl Config {
             (args.immediate_mode, "--immediate-mode"),
             (args.no_promiscuous_mode, "-p"),
             (args.any_port, "--any-port"),
+            (args.file_size.is_some(), "-C"),
+            (args.rotate_seconds.is_some(), "-G"),
+            (args.file_count.is_some(), "-W"),
+            (args.user.is_some(), "-Z"),
         ];
         if args.interface.is_none() {
             if let Some((_, flag)) = live_only.iter().find(|(given, _)| *given) {
@@ -237,6 +276,18 @@ impl Config {
             if !args.read.is_empty() {
                 return Err("-i captures live; -r reads a file: give one of them".into());
             }
+            let rotation = Rotation {
+                max_bytes: args.file_size,
+                seconds: args.rotate_seconds,
+                keep: args.file_count,
+            };
+            match &args.write {
+                Some(path) => rotation.check(path)?,
+                None if rotation != Rotation::default() => {
+                    return Err("-C, -G and -W rotate the -w file: add -w FILE".into())
+                }
+                None => {}
+            }
             let filter = if args.files.is_empty() {
                 default_filter(&ports, args.any_port)
             } else {
@@ -251,6 +302,8 @@ impl Config {
                 immediate: args.immediate_mode.then_some(true),
                 promiscuous: !args.no_promiscuous_mode,
                 save: args.write,
+                rotation,
+                user: args.user,
             }
             .into()
         } else {
@@ -294,6 +347,10 @@ impl Config {
             stop,
         })
     }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    rotate::parse_size(text)
 }
 
 impl From<Live> for Source {

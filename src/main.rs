@@ -5,6 +5,8 @@
 
 mod cli;
 mod progress;
+#[cfg(feature = "live")]
+mod sandbox;
 mod watch;
 
 use std::fs::File;

@@ -456,6 +456,11 @@ mod interface {
             .unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()));
         options.promiscuous = live.promiscuous;
         options.save = live.save.clone();
+        options.rotation = live.rotation.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        options.started = Timestamp::new(now.as_secs() as i64, now.subsec_nanos());
         options
     }
 }
@@ -474,8 +479,28 @@ pub fn interface(config: &Config, live: &crate::cli::Live) -> io::Result<ExitCod
     };
     // Signals are caught only once the capture is open: Ctrl-C before that just ends.
     let stop = stop_on_signals()?;
+    // From here on nothing needs a privilege: give them all up before the first packet.
+    let plan = crate::sandbox::Plan {
+        user: live.user.as_deref(),
+        interface: &live.interface,
+        save: capture
+            .saver()
+            .map(|s| (s.file(), s.folder(), s.rotation().rotates())),
+    };
+    let user = match crate::sandbox::enter(&plan) {
+        Ok(outcome) => {
+            if let Some(why) = outcome.landlock_missing {
+                eprintln!("mailtap: warning: {why}");
+            }
+            outcome.user
+        }
+        Err(e) => {
+            eprintln!("mailtap: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     eprintln!(
-        "mailtap: listening on {}, link-type {}, snapshot length {} bytes, filter: {}{}",
+        "mailtap: listening on {}, link-type {}, snapshot length {} bytes, filter: {}{}, running as {} without privileges",
         capture.interface(),
         capture.link_name(),
         options.snaplen,
@@ -488,7 +513,8 @@ pub fn interface(config: &Config, live: &crate::cli::Live) -> io::Result<ExitCod
             .save
             .as_deref()
             .map(|p: &std::path::Path| format!(", saving to {}", p.display()))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        user
     );
     let mut source = interface::Interface { capture };
     watch(config, &mut source, &live.interface, &stop)

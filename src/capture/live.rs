@@ -13,9 +13,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pcap::{Active, Capture, Device, Savefile};
+use pcap::{Active, Capture, Device};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
+use super::rotate::{Rotation, Saver};
 use super::{CaptureStats, Frame, LinkType, Timestamp};
 
 /// How to open an interface; the defaults are tcpdump's.
@@ -37,6 +38,10 @@ pub struct Options {
     pub promiscuous: bool,
     /// Also write every captured packet to this pcap file (tcpdump `-w`).
     pub save: Option<PathBuf>,
+    /// How the `-w` files rotate (tcpdump `-C`, `-G`, `-W`).
+    pub rotation: Rotation,
+    /// When the capture starts (the first `-w` file's time, for `-G` names).
+    pub started: Timestamp,
 }
 
 impl Options {
@@ -50,6 +55,8 @@ impl Options {
             buffer_timeout: Duration::from_millis(100),
             promiscuous: true,
             save: None,
+            rotation: Rotation::default(),
+            started: Timestamp::new(0, 0),
         }
     }
 }
@@ -126,7 +133,7 @@ pub fn interfaces() -> Result<Vec<Interface>, LiveError> {
 /// An open interface, non-blocking, with its filter set.
 pub struct LiveCapture {
     cap: Capture<Active>,
-    save: Option<Savefile>,
+    save: Option<Saver>,
     link: LinkType,
     link_name: String,
     next_frame: u64,
@@ -163,23 +170,23 @@ impl LiveCapture {
                 })?;
         }
         let cap = cap.setnonblock().map_err(failed)?;
+        let datalink = cap.get_datalink();
         let save = match &options.save {
             None => None,
-            Some(path) => {
-                let shown = path.display().to_string();
-                let Some(utf8) = path.to_str() else {
-                    return Err(LiveError::Save {
-                        path: shown,
-                        message: "the path is not UTF-8".into(),
-                    });
-                };
-                Some(cap.savefile(utf8).map_err(|e| LiveError::Save {
-                    path: shown,
-                    message: message(e),
-                })?)
-            }
+            Some(path) => Some(
+                Saver::create(
+                    path,
+                    options.rotation.clone(),
+                    LinkType(datalink.0 as u32),
+                    options.snaplen.max(64),
+                    options.started,
+                )
+                .map_err(|message| LiveError::Save {
+                    path: path.display().to_string(),
+                    message,
+                })?,
+            ),
         };
-        let datalink = cap.get_datalink();
         let link_name = datalink
             .get_name()
             .map(|name| match datalink.get_description() {
@@ -210,6 +217,11 @@ impl LiveCapture {
         &self.interface
     }
 
+    /// The `-w` writer, if any.
+    pub fn saver(&self) -> Option<&Saver> {
+        self.save.as_ref()
+    }
+
     /// Hands over the packets already captured (at most `max`); when there are none, waits up
     /// to `wait` for some. Returns how many were handed over; 0 means none arrived in time (or
     /// a signal cut the wait short).
@@ -238,7 +250,7 @@ impl LiveCapture {
             if let Some(save) = &mut self.save {
                 // Keep the file readable as it grows: what was seen is on disk.
                 save.flush().map_err(|e| LiveError::Save {
-                    path: "-w file".into(),
+                    path: save.path().display().to_string(),
                     message: e.to_string(),
                 })?;
             }
@@ -263,12 +275,17 @@ impl LiveCapture {
                     })
                 }
             };
+            let ts = timestamp(packet.header);
             if let Some(save) = &mut self.save {
-                save.write(&packet);
+                save.write(ts, packet.data, packet.header.len)
+                    .map_err(|e| LiveError::Save {
+                        path: save.path().display().to_string(),
+                        message: e.to_string(),
+                    })?;
             }
             let frame = Frame {
                 number: self.next_frame,
-                ts: timestamp(packet.header),
+                ts,
                 link: self.link,
                 data: packet.data,
                 orig_len: packet.header.len,

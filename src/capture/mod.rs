@@ -8,6 +8,7 @@
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod rotate;
 
 use std::fmt;
 

@@ -218,6 +218,16 @@ session() {
 }
 
 start_mailtap live -w "$WORK/live.pcap" --format jsonl
+# Least privilege: started as root, mailtap gives everything up once the interface and the -w
+# file are open (nobody, no capability, no new privileges, a seccomp filter); the sessions
+# below are reported by that sandboxed process.
+proc_has() { grep -qE "^$1:[[:space:]]+$2\$" "/proc/$MAILTAP_PID/status"; }
+check "runs as nobody while capturing" proc_has Uid "65534[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534"
+check "no supplementary groups" proc_has Groups ""
+check "no capability left" proc_has CapEff 0000000000000000
+check "no capability permitted" proc_has CapPrm 0000000000000000
+check "no new privileges" proc_has NoNewPrivs 1
+check "seccomp filter on" proc_has Seccomp 2
 session "STARTTLS on" 1 127.0.0.1 --tls
 session "STARTTLS off" 1 127.0.0.2
 session "STARTTLS broken (454)" 1 127.0.0.3 --tls

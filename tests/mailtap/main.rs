@@ -10,3 +10,4 @@ mod edge_cases;
 mod fixtures;
 mod hostile;
 mod proptests;
+mod rotation;
