@@ -192,6 +192,14 @@ impl Analyzer {
         &self.summary
     }
 
+    /// Connections being followed now (open sessions), for a live capture's statistics.
+    pub fn open_flows(&self) -> usize {
+        self.flows
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::Open(_)))
+            .count()
+    }
+
     /// Takes one frame; `out` receives every session that ends because of it.
     pub fn frame(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(SessionReport)) {
         self.summary.frames += 1;

@@ -108,6 +108,11 @@ struct Args {
     #[arg(short = 'W', value_name = "N", help_heading = "Live capture")]
     file_count: Option<u32>,
 
+    /// Every SECS seconds, one line on stderr: packets, sessions ended, connections followed,
+    /// packets received and dropped by the kernel
+    #[arg(long, value_name = "SECS", help_heading = "Live capture")]
+    stats: Option<u64>,
+
     /// Run as this user once the interface and the -w file are open [default: nobody when
     /// started as root; -Z root stays root, still without capabilities]
     #[arg(
@@ -214,6 +219,8 @@ pub struct Live {
 pub struct Stop {
     pub sessions: Option<u64>,
     pub after: Option<Duration>,
+    /// `--stats SECS`: how often to print the statistics line.
+    pub stats_every: Option<Duration>,
 }
 
 /// Everything `run` needs, checked.
@@ -245,6 +252,7 @@ impl Config {
             (args.rotate_seconds.is_some(), "-G"),
             (args.file_count.is_some(), "-W"),
             (args.user.is_some(), "-Z"),
+            (args.stats.is_some(), "--stats"),
         ];
         if args.interface.is_none() {
             if let Some((_, flag)) = live_only.iter().find(|(given, _)| *given) {
@@ -327,6 +335,7 @@ impl Config {
         let stop = Stop {
             sessions: args.count,
             after: args.duration.map(Duration::from_secs),
+            stats_every: args.stats.map(|s| Duration::from_secs(s.max(1))),
         };
         let analysis = analyzer::Config {
             ports,

@@ -174,6 +174,7 @@ fn watch(
     let mut clock = Clock::default();
     let started = Instant::now();
     let mut last_sweep = Instant::now();
+    let mut last_stats = Instant::now();
     let mut errors = Vec::new();
     let mut failed = false;
     let mut on_error = |e: SourceError, errors: &mut Vec<String>| {
@@ -219,6 +220,21 @@ fn watch(
             Err(e) => {
                 on_error(e, &mut errors);
                 break Why::Failed;
+            }
+        }
+        if let Some(every) = config.stop.stats_every {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                let capture = source
+                    .stats()
+                    .map(|s| format!(", {} received, {} dropped by kernel", s.received, s.dropped))
+                    .unwrap_or_default();
+                eprintln!(
+                    "mailtap: stats: {} frames, {} sessions ended, {} connections followed{capture}",
+                    analyzer.summary().frames,
+                    sink.ended,
+                    analyzer.open_flows()
+                );
             }
         }
         if last_sweep.elapsed() >= SWEEP {

@@ -409,8 +409,31 @@ mod live {
 
     impl Watching {
         fn start(args: &[&str]) -> Watching {
-            let mut child = mailtap()
-                .args(args)
+            let mut command = mailtap();
+            command.args(args);
+            Watching::spawn(command)
+        }
+
+        /// As systemd's DynamicUser= with AmbientCapabilities= starts it: an ordinary user
+        /// holding CAP_NET_RAW and CAP_NET_ADMIN.
+        fn start_unprivileged(args: &[&str]) -> Watching {
+            let mut command = Command::new("setpriv");
+            command
+                .env("NO_COLOR", "1")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=+net_raw,+net_admin",
+                    "--ambient-caps=+net_raw,+net_admin",
+                    env!("CARGO_BIN_EXE_mailtap"),
+                ])
+                .args(args);
+            Watching::spawn(command)
+        }
+
+        fn spawn(mut command: Command) -> Watching {
+            let mut child = command
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -532,13 +555,26 @@ mod live {
         let port = server.local_addr().unwrap().port();
         let filter = format!("tcp port {port}");
         let p = port.to_string();
-        for (user, uid) in [(None, "65534"), (Some("root"), "0")] {
+        // Root by default (to nobody), root with -Z root, and as systemd starts it: an
+        // ordinary user with the two capabilities in its ambient set.
+        for (user, uid, ambient) in [
+            (None, "65534", false),
+            (Some("root"), "0", false),
+            (None, "65534", true),
+        ] {
+            if ambient && !requires(have("setpriv"), "setpriv is not installed") {
+                return;
+            }
             let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
             if let Some(user) = user {
                 args.extend(["-Z", user]);
             }
             args.extend(filter.split(' '));
-            let w = Watching::start(&args);
+            let w = if ambient {
+                Watching::start_unprivileged(&args)
+            } else {
+                Watching::start(&args)
+            };
             let err = w.stderr_until("listening on lo");
             assert!(!err.contains("Landlock"), "this kernel has Landlock: {err}");
             let expected_user = user.unwrap_or("nobody");
@@ -552,7 +588,15 @@ mod live {
                 if uid == "0" { "0" } else { "65534" }
             );
             assert_eq!(w.status("Groups"), "");
-            for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            // The bounding set can only be emptied with CAP_SETPCAP, which an ordinary user
+            // lacks (systemd's CapabilityBoundingSet= narrows it there); with nothing
+            // permitted and no new privileges it gives nothing back.
+            let sets: &[&str] = if ambient {
+                &["CapInh", "CapPrm", "CapEff", "CapAmb"]
+            } else {
+                &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+            };
+            for &caps in sets {
                 assert_eq!(w.status(caps), "0000000000000000", "{caps}");
             }
             assert_eq!(w.status("NoNewPrivs"), "1");
