@@ -142,6 +142,9 @@ struct OpenFlow {
     syn: bool,
     syn_ack: bool,
     server_reset: bool,
+    /// The client's SYN sequence number, once seen: another SYN at another number on the same
+    /// addresses is a new connection, the same number a retransmission.
+    client_isn: Option<u32>,
 }
 
 enum Entry {
@@ -291,6 +294,14 @@ impl Analyzer {
         let limits = self.config.limits;
         // One lookup in the common case: a segment of a flow already open.
         let after = match self.flows.get_mut(&key) {
+            Some(Entry::Open(flow)) if new_connection(flow, segment) => {
+                // The same addresses and ports again, while the earlier connection is still
+                // open here (its end was not captured: dropped, or the capture of it ended):
+                // that one is over, and this SYN starts a session of its own.
+                self.end_flow(key, End::Evicted, out);
+                self.flows.remove(&key);
+                self.start_and_advance(key, segment, frame, out)
+            }
             Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
             Some(Entry::Ended { .. }) => {
                 // A new connection on the same addresses starts with a SYN; anything else
@@ -407,6 +418,7 @@ impl Analyzer {
             syn: false,
             syn_ack: false,
             server_reset: false,
+            client_isn: None,
         };
         self.flows.insert(key, Entry::Open(Box::new(flow)));
         true
@@ -530,6 +542,17 @@ enum After {
     End(End),
 }
 
+/// Whether `segment` opens a new connection on an open flow's addresses: a client SYN (no
+/// ACK) at another sequence number than the flow's own SYN, or any client SYN once the flow
+/// has carried data (TCP sends no SYN after data: the same SYN again is a capture replayed in
+/// a loop, as `tcpreplay --loop` does). A SYN repeated before any data is a retransmission.
+fn new_connection(flow: &OpenFlow, segment: &TcpSegment<'_>) -> bool {
+    if !segment.flags.syn || segment.flags.ack || segment.dst != flow.conn.server {
+        return false;
+    }
+    flow.session.is_some() || flow.client_isn.is_some_and(|isn| isn != segment.seq)
+}
+
 /// One segment of an open flow: reassembly, the SMTP session, and what follows.
 fn advance(
     flow: &mut OpenFlow,
@@ -544,6 +567,7 @@ fn advance(
     let flags = segment.flags;
     if flags.syn && !flags.ack && dir == Direction::ToServer {
         flow.syn = true;
+        flow.client_isn.get_or_insert(segment.seq);
     }
     if flags.syn && flags.ack && dir == Direction::ToClient {
         flow.syn_ack = true;

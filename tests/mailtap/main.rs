@@ -8,6 +8,7 @@ mod cli;
 mod corpus;
 mod edge_cases;
 mod fixtures;
+mod flows;
 mod hostile;
 mod proptests;
 mod rotation;
