@@ -4,8 +4,9 @@
 # network namespaces at rising rates, then at top speed, while `mailtap -i` watches the other
 # end with --format jsonl. One row per rate: packets replayed, received and dropped by the
 # kernel (libpcap's counts), sessions reported, sessions whose verdict matches what the
-# generator wrote, sessions with a verdict the generator never wrote for them (must be 0, even
-# under drops), mailtap's CPU time and peak RSS.
+# generator wrote, sessions with a verdict the generator never wrote for them (wrong: must be
+# 0, even under drops), sessions not reported right (missing), sessions with a capture-gap
+# finding (gap), mailtap's CPU time and peak RSS.
 #
 #   sudo scripts/live-load.sh                          # default port filter, 1 copy
 #   sudo ANY_PORT=1 LOOPS=3 scripts/live-load.sh       # all TCP, the file replayed 3 times
@@ -14,7 +15,8 @@
 # Settings (environment): MB (size of the generated capture, default 200), RATES (packets/s,
 # or 'topspeed'; default "50000 100000 200000 topspeed"), LOOPS (copies replayed, each with its
 # own addresses: tcpreplay --unique-ip), ANY_PORT=1 (mailtap --any-port), BUFFER_KIB (mailtap
-# -B), MAILTAP (a mailtap built with --features live; default: builds the release one), KEEP=1.
+# -B), MAILTAP (a mailtap built with --features live; default: builds the release one), GEN
+# (the generator, examples/gen_captures), KEEP=1.
 # Root. Installs tcpreplay (Debian) when missing. Exits 1 when a session got a wrong verdict or,
 # with STRICT=1, when any packet was dropped or any session not reported right.
 set -euo pipefail
@@ -29,8 +31,8 @@ command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 if [ -z "${MAILTAP:-}" ]; then
     cargo build --quiet --release --features live --bin mailtap --example gen_captures
     MAILTAP=target/release/mailtap
-    GEN=target/release/examples/gen_captures
-else
+fi
+if [ -z "${GEN:-}" ]; then
     cargo build --quiet --release --example gen_captures
     GEN=target/release/examples/gen_captures
 fi
@@ -71,8 +73,8 @@ fi
 [ -n "${BUFFER_KIB:-}" ] && args+=(-B "$BUFFER_KIB")
 
 echo "capture: $(jq -c '{frames, sessions, verdicts}' "$EXPECTED") x $LOOPS copies; mailtap ${args[*]}"
-printf '%-10s %10s %10s %10s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
-    sessions right wrong missing cpu_s rss_kib
+printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
+    sessions right wrong missing gap cpu_s rss_kib
 status=0
 for rate in $RATES; do
     ip netns exec "$B" /usr/bin/time -f "%U %S %M" -o "$WORK/time.txt" \
@@ -94,24 +96,26 @@ for rate in $RATES; do
     replayed=$(grep -oE 'Actual: [0-9]+ packets' "$WORK/replay.log" | grep -oE '[0-9]+' | head -1)
     read -r received dropped < <(sed -nE 's/.* ([0-9]+) packets received by filter, ([0-9]+) dropped by kernel.*/\1 \2/p' "$WORK/mailtap.err" | tail -1)
     read -r usr sys rss <"$WORK/time.txt"
-    read -r sessions right wrong missing < <(python3 - "$EXPECTED" "$WORK/sessions.jsonl" "$LOOPS" <<'PY'
+    read -r sessions right wrong missing gap < <(python3 - "$EXPECTED" "$WORK/sessions.jsonl" "$LOOPS" <<'PY'
 import json, sys, collections
 want = json.load(open(sys.argv[1]))["verdicts"]
 loops = int(sys.argv[3])
-got = collections.Counter(json.loads(l)["verdict"] for l in open(sys.argv[2]) if l.strip())
+reports = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+got = collections.Counter(r["verdict"] for r in reports)
+gap = sum(any(f["kind"] == "capture-gap" for f in r["findings"]) for r in reports)
 sessions = sum(got.values())
 right = sum(min(got[v], n * loops) for v, n in want.items())
 # A verdict reported more often than the generator wrote it is a wrong verdict; a session that
 # lost packets may only end incomplete (that is missing, not wrong).
 wrong = sum(max(0, got[v] - want.get(v, 0) * loops) for v in got if v != "incomplete")
 missing = sum(want.values()) * loops - right
-print(sessions, right, wrong, missing)
+print(sessions, right, wrong, missing, gap)
 PY
 )
     cpu=$(echo "$usr $sys" | awk '{ printf "%.1f", $1 + $2 }')
-    printf '%-10s %10s %10s %10s %9s %9s %9s %9s %8s %9s\n' "$rate" "${replayed:-?}" \
-        "${received:-?}" "${dropped:-?}" "$sessions" "$right" "$wrong" "$missing" "$cpu" "$rss"
-    grep -E "dropped by kernel|sessions touched" "$WORK/mailtap.err" | grep -v "stats:" | sed 's/^/    /' >"$WORK/lines.txt" || true
+    printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %8s %9s\n' "$rate" "${replayed:-?}" \
+        "${received:-?}" "${dropped:-?}" "$sessions" "$right" "$wrong" "$missing" "$gap" "$cpu" "$rss"
+    grep -E "dropped by kernel|capture gap" "$WORK/mailtap.err" | grep -v "stats:" | sed 's/^/    /' >"$WORK/lines.txt" || true
     [ -n "${VERBOSE:-}" ] && cat "$WORK/lines.txt"
     if [ "$wrong" != 0 ]; then
         echo "FAILED: $wrong sessions with a verdict the generator did not write (at $rate)"

@@ -272,6 +272,15 @@ fn watch(
             eprintln!("mailtap: {}", report::capture_line(stats));
         }
     }
+    if let Some(stats) = stats.filter(|s| s.dropped > 0) {
+        // Drops leave holes in sessions: say how many sessions they touched.
+        let touched = summary.findings.get("capture-gap").copied().unwrap_or(0);
+        eprintln!(
+            "mailtap: warning: the kernel dropped {} packets (its buffer was full): {touched} session{} with a capture gap, reported as far as the capture shows; raise -B",
+            stats.dropped,
+            if touched == 1 { "" } else { "s" },
+        );
+    }
     Ok(if failed {
         ExitCode::from(2)
     } else if sink.matched {
