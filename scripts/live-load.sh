@@ -3,7 +3,8 @@
 # verdict amid bulk traffic: examples/gen_captures.rs `mixed`) over a veth pair between two
 # network namespaces at rising rates, then at top speed, while `mailtap -i` watches the other
 # end with --format jsonl. One row per rate: packets replayed, received and dropped by the
-# kernel (libpcap's counts), sessions reported, sessions whose verdict matches what the
+# kernel (libpcap's counts) and by the receiving veth before the capture saw them (its
+# rx_dropped: the backlog was full), sessions reported, sessions whose verdict matches what the
 # generator wrote, sessions with a verdict the generator never wrote for them (wrong: must be
 # 0, even under drops), sessions not reported right (missing), sessions with a capture-gap
 # finding (gap), mailtap's CPU time and peak RSS.
@@ -73,14 +74,16 @@ fi
 [ -n "${BUFFER_KIB:-}" ] && args+=(-B "$BUFFER_KIB")
 
 echo "capture: $(jq -c '{frames, sessions, verdicts}' "$EXPECTED") x $LOOPS copies; mailtap ${args[*]}"
-printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
-    sessions right wrong missing gap cpu_s rss_kib
+printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
+    veth_drop sessions right wrong missing gap cpu_s rss_kib
 status=0
 for rate in $RATES; do
+    rm -f "$WORK/mailtap.err" "$WORK/time.txt"
+    veth_before=$(ip netns exec "$B" cat /sys/class/net/vload1/statistics/rx_dropped)
     ip netns exec "$B" /usr/bin/time -f "%U %S %M" -o "$WORK/time.txt" \
         "$MAILTAP" -i vload1 "${args[@]}" >"$WORK/sessions.jsonl" 2>"$WORK/mailtap.err" &
     TIME_PID=$!
-    for _ in $(seq 100); do grep -q "listening on" "$WORK/mailtap.err" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs "listening on" "$WORK/mailtap.err" && break; sleep 0.1; done
     MT=$(pgrep -P "$TIME_PID" || true)
     [ -n "$MT" ] || { cat "$WORK/mailtap.err"; exit 1; }
     speed=(--pps="$rate")
@@ -109,12 +112,18 @@ right = sum(min(got[v], n * loops) for v, n in want.items())
 # lost packets may only end incomplete (that is missing, not wrong).
 wrong = sum(max(0, got[v] - want.get(v, 0) * loops) for v in got if v != "incomplete")
 missing = sum(want.values()) * loops - right
+if wrong:
+    over = {v: got[v] - want.get(v, 0) * loops for v in got if v != "incomplete" and got[v] > want.get(v, 0) * loops}
+    under = {v: n * loops - got[v] for v, n in want.items() if got[v] < n * loops}
+    print(f"    more than written: {over}; fewer: {under}", file=sys.stderr)
 print(sessions, right, wrong, missing, gap)
 PY
 )
     cpu=$(echo "$usr $sys" | awk '{ printf "%.1f", $1 + $2 }')
-    printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %8s %9s\n' "$rate" "${replayed:-?}" \
-        "${received:-?}" "${dropped:-?}" "$sessions" "$right" "$wrong" "$missing" "$gap" "$cpu" "$rss"
+    veth_now=$(ip netns exec "$B" cat /sys/class/net/vload1/statistics/rx_dropped)
+    veth_drop=$((veth_now - veth_before))
+    printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' "$rate" "${replayed:-?}" \
+        "${received:-?}" "${dropped:-?}" "$veth_drop" "$sessions" "$right" "$wrong" "$missing" "$gap" "$cpu" "$rss"
     grep -E "dropped by kernel|capture gap" "$WORK/mailtap.err" | grep -v "stats:" | sed 's/^/    /' >"$WORK/lines.txt" || true
     [ -n "${VERBOSE:-}" ] && cat "$WORK/lines.txt"
     if [ "$wrong" != 0 ]; then

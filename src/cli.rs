@@ -132,8 +132,8 @@ struct Args {
     )]
     snaplen: Option<u32>,
 
-    /// Capture buffer size in KiB (as tcpdump -B) [default: libpcap's 2 MiB; in immediate mode
-    /// room for 256 packets, up to 64 MiB]
+    /// Capture buffer size in KiB (as tcpdump -B) [default: 32 MiB; in immediate mode room for
+    /// 256 packets, 32 to 64 MiB]
     #[arg(
         short = 'B',
         long = "buffer-size",

@@ -27,8 +27,8 @@ pub struct Options {
     pub filter: String,
     /// Bytes kept of each packet (tcpdump `-s`).
     pub snaplen: u32,
-    /// Kernel buffer size in bytes (tcpdump `-B`, which counts KiB); `None` keeps libpcap's
-    /// (2 MiB), except in immediate mode: see [`immediate_buffer`].
+    /// Kernel buffer size in bytes (tcpdump `-B`, which counts KiB); `None`: mailtap's
+    /// default, larger than libpcap's 2 MiB: see [`default_buffer`].
     pub buffer_size: Option<u32>,
     /// Hand each packet over as it arrives instead of in batches (tcpdump `--immediate-mode`).
     pub immediate: bool,
@@ -158,7 +158,7 @@ impl LiveCapture {
             .timeout(clamp(
                 options.buffer_timeout.as_millis().clamp(1, 60_000) as u32
             ));
-        if let Some(bytes) = options.buffer_size.or_else(|| immediate_buffer(options)) {
+        if let Some(bytes) = options.buffer_size.or_else(|| default_buffer(options)) {
             inactive = inactive.buffer_size(clamp(bytes));
         }
         let mut cap = inactive.open().map_err(|e| open_error(&interface, e))?;
@@ -311,21 +311,22 @@ impl LiveCapture {
     }
 }
 
-/// The kernel buffer for immediate mode when none is asked for. There libpcap gives every
-/// packet a ring slot of snaplen bytes: its default 2 MiB holds 8 packets at the default
-/// snaplen, and a burst (an EHLO reply a line per segment, a TLS handshake) overflows it. Room
-/// for 256 packets, at most 64 MiB.
-pub fn immediate_buffer(options: &Options) -> Option<u32> {
-    const LIBPCAP_DEFAULT: u32 = 2 << 20;
+/// The kernel buffer when none is asked for: 32 MiB, which holds about a second of a busy
+/// gigabit link, where libpcap's own 2 MiB overflowed at 50,000 packets/s as soon as the
+/// capture thread was not scheduled for 40 ms (a loaded machine). In immediate mode libpcap
+/// gives every packet a ring slot of snaplen bytes (its 2 MiB would hold 8 packets at the
+/// default snaplen): room for at least 256 of them, at most 64 MiB.
+pub fn default_buffer(options: &Options) -> Option<u32> {
+    const BATCHED: u32 = 32 << 20;
     if !options.immediate {
-        return None;
+        return Some(BATCHED);
     }
     let bytes = options
         .snaplen
         .saturating_add(512)
         .saturating_mul(256)
-        .min(64 << 20);
-    (bytes > LIBPCAP_DEFAULT).then_some(bytes)
+        .clamp(BATCHED, 64 << 20);
+    Some(bytes)
 }
 
 /// A libpcap timestamp (microseconds): `time_t` is 32 bits on some targets, 64 on others.
