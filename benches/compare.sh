@@ -5,20 +5,24 @@
 #
 # It builds mailtap (release) and the load generator (examples/gen_captures.rs), writes
 #   (a) about 1 GB of mixed traffic: bulk TCP/UDP on other ports, 3% SMTP sessions of every
-#       verdict, and
+#       verdict,
 #   (b) an all-SMTP capture of 120,000 connections (sessions of every verdict, plus attempts
-#       without data),
+#       without data), and
+#   (c) a mail gateway's capture, SMTP-dense: 200 MB where SMTP sessions are two thirds of the
+#       packets (the rest bulk TCP),
 # checks that mailtap's verdict counts (and frame, byte and attempt counts) are exactly what the
 # generator wrote — a fast wrong answer fails the script — then times, on the same files with the
-# page cache warm, each pinned to CPU 0:
-#   mailtap --format jsonl FILE > /dev/null
+# page cache warm, one-thread commands pinned to CPU 0:
+#   mailtap --format jsonl --threads 1 FILE > /dev/null
+#   mailtap --format jsonl --threads N FILE > /dev/null   (N = all CPUs, on all of them)
 #   tshark -r FILE -Y smtp -d tcp.port==2525,smtp -d tcp.port==10025,smtp > /dev/null
 #   cat FILE > /dev/null                      (the floor: reading the file)
 # and prints the median time of several runs, MB/s, packets/s, sessions/s, peak RSS
 # (/usr/bin/time -v), and the ratios, against the targets.
 #
 # Environment: RUNS (mailtap and cat runs, default 5), TSHARK_RUNS (default 3), MIXED_MB
-# (default 1000), SMTP_SESSIONS (default 120000), BENCH_DIR (default target/bench-data),
+# (default 1000), SMTP_SESSIONS (default 120000), DENSE_MB (default 200), BENCH_DIR (default
+# target/bench-data),
 # CPU (default 0), STRICT=1 (exit 1 when a target is missed, not only on wrong counts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +31,8 @@ RUNS=${RUNS:-5}
 TSHARK_RUNS=${TSHARK_RUNS:-3}
 MIXED_MB=${MIXED_MB:-1000}
 SMTP_SESSIONS=${SMTP_SESSIONS:-120000}
+DENSE_MB=${DENSE_MB:-200}
+THREADS=$(nproc)
 DIR=${BENCH_DIR:-target/bench-data}
 CPU=${CPU:-0}
 STRICT=${STRICT:-0}
@@ -57,24 +63,29 @@ GEN=$PWD/target/release/examples/gen_captures
 mkdir -p "$DIR"
 MIXED=$DIR/mixed-${MIXED_MB}MB.pcap
 SMTP=$DIR/smtp-${SMTP_SESSIONS}.pcapng
+DENSE=$DIR/dense-${DENSE_MB}MB.pcap
 # Regenerated when missing or older than the generator.
 [ -s "$MIXED" ] && [ "$MIXED" -nt "$GEN" ] || { say "writing $MIXED"; "$GEN" mixed "$MIXED" "$MIXED_MB"; }
 [ -s "$SMTP" ] && [ "$SMTP" -nt "$GEN" ] || { say "writing $SMTP"; "$GEN" smtp "$SMTP" "$SMTP_SESSIONS"; }
+[ -s "$DENSE" ] && [ "$DENSE" -nt "$GEN" ] || { say "writing $DENSE"; "$GEN" dense "$DENSE" "$DENSE_MB"; }
+file_of() { case $1 in mixed) echo "$MIXED" ;; smtp) echo "$SMTP" ;; dense) echo "$DENSE" ;; esac; }
 
 # --- correctness ------------------------------------------------------------------------------
 verify() {
-    local file=$1 got want
-    got=$("$MAILTAP" --format json "$file" | jq -S '.summary | {frames, bytes, sessions, verdicts, connections}')
+    local file=$1 threads=$2 got want
+    got=$("$MAILTAP" --format json --threads "$threads" "$file" | jq -S '.summary | {frames, bytes, sessions, verdicts, connections}')
     want=$(jq -S '{frames, bytes, sessions, verdicts, connections}' "$file.expected.json")
     if [ "$got" != "$want" ]; then
         say "WRONG ANSWER on $file: mailtap's summary differs from what the generator wrote"
         diff <(echo "$want") <(echo "$got") >&2 || true
         exit 1
     fi
-    say "$file: mailtap's counts match the generator's: $(jq -c .verdicts "$file.expected.json")"
+    say "$file ($threads threads): mailtap's counts match the generator's: $(jq -c .verdicts "$file.expected.json")"
 }
-verify "$MIXED"
-verify "$SMTP"
+for name in mixed smtp dense; do
+    verify "$(file_of $name)" 1
+    verify "$(file_of $name)" "$THREADS"
+done
 
 # --- timing -----------------------------------------------------------------------------------
 # time_runs N OUT cmd...: runs cmd N times (stdout to /dev/null); writes "seconds maxrss_kb" lines.
@@ -86,7 +97,7 @@ time_runs() {
     local start end
     for _ in $(seq "$n"); do
         start=$(date +%s%N)
-        /usr/bin/time -v -o "$out.one" taskset -c "$CPU" "$@" >/dev/null 2>>"$DIR/stderr.log"
+        /usr/bin/time -v -o "$out.one" taskset -c "$PIN" "$@" >/dev/null 2>>"$DIR/stderr.log"
         end=$(date +%s%N)
         # wall time from the clock (time -v rounds to 10 ms), peak RSS from time -v
         awk -F': ' -v ns=$((end - start)) '/Maximum resident set size/ { rss = $2 }
@@ -107,12 +118,15 @@ measure() {
     RSS[$name,$tool]=$(cut -d' ' -f2 "$out" | median)
 }
 
-for name in mixed smtp; do
-    if [ $name = mixed ]; then file=$MIXED; else file=$SMTP; fi
+for name in mixed smtp dense; do
+    file=$(file_of $name)
     cat "$file" >/dev/null # warm the page cache
+    PIN=$CPU
     measure $name "$file" cat "$RUNS" cat "$file"
-    measure $name "$file" mailtap "$RUNS" "$MAILTAP" --format jsonl "$file"
+    measure $name "$file" mailtap "$RUNS" "$MAILTAP" --format jsonl --threads 1 "$file"
     measure $name "$file" tshark "$TSHARK_RUNS" tshark -n -r "$file" -Y smtp -d tcp.port==2525,smtp -d tcp.port==10025,smtp
+    PIN=0-$((THREADS - 1))
+    measure $name "$file" "mailtap-threads-$THREADS" "$RUNS" "$MAILTAP" --format jsonl --threads "$THREADS" "$file"
 done
 
 # --- report -----------------------------------------------------------------------------------
@@ -121,31 +135,39 @@ check() { # description, awk condition
     if awk "BEGIN { exit !($2) }"; then echo "  met:    $1"; else echo "  MISSED: $1"; fail=1; fi
 }
 echo
-echo "mailtap $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB; every command pinned to CPU $CPU; median of $RUNS runs (tshark: $TSHARK_RUNS), page cache warm"
+echo "mailtap $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB; one-thread commands pinned to CPU $CPU, --threads $THREADS on CPUs 0-$((THREADS - 1)); median of $RUNS runs (tshark: $TSHARK_RUNS), page cache warm"
 echo
 echo "| capture | tool | time (s) | MB/s | packets/s | sessions/s | peak RSS (MiB) |"
 echo "|---|---|---:|---:|---:|---:|---:|"
-for name in mixed smtp; do
-    if [ $name = mixed ]; then file=$MIXED; else file=$SMTP; fi
+for name in mixed smtp dense; do
+    file=$(file_of $name)
     bytes=$(stat -c %s "$file")
     frames=$(jq .frames "$file.expected.json")
     sessions=$(jq .sessions "$file.expected.json")
     label="$(basename "$file") ($((bytes / 1000000)) MB, $frames packets, $sessions sessions)"
-    for tool in mailtap tshark cat; do
+    for tool in mailtap "mailtap-threads-$THREADS" tshark cat; do
         awk -v l="$label" -v tool="$tool" -v t="${T[$name,$tool]}" -v b="$bytes" -v f="$frames" -v s="$sessions" -v r="${RSS[$name,$tool]}" \
             'BEGIN { t = (t > 0) ? t : 0.001; printf "| %s | %s | %.3f | %.0f | %.0f | %s | %.1f |\n", l, tool, t, b / 1e6 / t, f / t, (tool == "cat") ? "–" : sprintf("%.0f", s / t), r / 1024 }'
         label=""
     done
 done
 echo
-m=${T[mixed,mailtap]}; s=${T[smtp,mailtap]}
-echo "mixed capture: tshark/mailtap = $(awk -v a="${T[mixed,tshark]}" -v b="$m" 'BEGIN { printf "%.1f", a / b }')x, mailtap/cat = $(awk -v a="$m" -v b="${T[mixed,cat]}" 'BEGIN { printf "%.2f", a / b }')"
-echo "all-SMTP capture: tshark/mailtap = $(awk -v a="${T[smtp,tshark]}" -v b="$s" 'BEGIN { printf "%.1f", a / b }')x, mailtap/cat = $(awk -v a="$s" -v b="${T[smtp,cat]}" 'BEGIN { printf "%.2f", a / b }')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+m=${T[mixed,mailtap]}; s=${T[smtp,mailtap]}; d=${T[dense,mailtap]}; N=mailtap-threads-$THREADS
+for name in mixed smtp dense; do
+    t=${T[$name,mailtap]}
+    echo "$name: tshark/mailtap = $(ratio "${T[$name,tshark]}" "$t")x, mailtap/cat = $(ratio "$t" "${T[$name,cat]}"), $THREADS threads speed-up = $(ratio "$t" "${T[$name,$N]}")x"
+done
 echo "targets:"
 check "mixed: mailtap at least 50x faster than tshark" "${T[mixed,tshark]} >= 50 * $m"
 check "mixed: mailtap at most 2x the time of cat" "$m <= 2 * ${T[mixed,cat]}"
-check "all-SMTP: mailtap at least 1,000,000 packets/s" "$(jq .frames "$SMTP.expected.json") / $s >= 1000000"
-check "mixed: mailtap peak RSS under 64 MiB" "${RSS[mixed,mailtap]} < 65536"
+check "SMTP-dense: mailtap at least 100x faster than tshark (one core)" "${T[dense,tshark]} >= 100 * $d"
+check "SMTP-dense: mailtap at most 2x the time of cat (one core)" "$d <= 2 * ${T[dense,cat]}"
+check "all-SMTP: mailtap at least 3,000,000 packets/s on one core" "$(jq .frames "$SMTP.expected.json") / $s >= 3000000"
+check "all-SMTP: $THREADS threads at least 1.8x one thread's throughput" "$s >= 1.8 * ${T[smtp,$N]}"
+for name in mixed smtp dense; do
+    check "$name: peak RSS under 64 MiB, one thread and $THREADS" "${RSS[$name,mailtap]} < 65536 && ${RSS[$name,$N]} < 65536"
+done
 if [ "$fail" = 1 ] && [ "$STRICT" = 1 ]; then
     exit 1
 fi

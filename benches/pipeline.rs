@@ -235,5 +235,59 @@ fn pipeline(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline);
+/// Issue 13 case 1: a client that sends DATA and then 250,000 one-byte segments of message
+/// content before the server's `354` arrives (all of it waits in the client's queue, one
+/// segment marker per byte). Linear work: milliseconds, where the quadratic marker walk took
+/// seconds.
+fn one_byte_segments_before_354() -> Vec<u8> {
+    const BODY_BYTES: usize = 250_000;
+    let mut pcap = Pcap::new();
+    let client = SocketAddr::from(([10, 0, 0, 1], 40000));
+    let mut c = Tcp::open(
+        &mut pcap,
+        client,
+        SocketAddr::from(([198, 51, 100, 25], 25)),
+    );
+    for (from_client, line) in [
+        (false, &b"220 mx.example.net ESMTP Postfix\r\n"[..]),
+        (true, b"EHLO client.example.org\r\n"),
+        (false, b"250-mx.example.net\r\n250 8BITMIME\r\n"),
+        (true, b"MAIL FROM:<a@example.org>\r\n"),
+        (false, b"250 2.1.0 Ok\r\n"),
+        (true, b"RCPT TO:<b@example.net>\r\n"),
+        (false, b"250 2.1.5 Ok\r\n"),
+        (true, b"DATA\r\n"),
+    ] {
+        c.data(&mut pcap, from_client, line);
+    }
+    let mut body: Vec<u8> = b"Hi\r\n".repeat((BODY_BYTES - 3) / 4);
+    body.extend_from_slice(b".\r\n");
+    for byte in body.chunks(1) {
+        c.send(&mut pcap, true, 0x18, byte);
+    }
+    c.data(&mut pcap, false, b"354 End data with <CR><LF>.<CR><LF>\r\n");
+    c.data(&mut pcap, false, b"250 2.0.0 Ok: queued\r\n");
+    c.data(&mut pcap, true, b"QUIT\r\n");
+    c.close(&mut pcap);
+    pcap.bytes
+}
+
+fn adversarial(c: &mut Criterion) {
+    let config = Config::default();
+    let capture = one_byte_segments_before_354();
+    let mut g = c.benchmark_group("pipeline: adversarial");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(capture.len() as u64));
+    g.bench_function("DATA then 250,000 one-byte segments before 354", |b| {
+        b.iter(|| {
+            let mut sessions = 0u64;
+            let outcome = mailtap::analyze_with(&capture[..], &config, |_| sessions += 1).unwrap();
+            assert!(sessions == 1 && outcome.damage.is_none());
+            black_box(sessions)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pipeline, adversarial);
 criterion_main!(benches);

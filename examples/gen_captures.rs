@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example gen_captures -- mixed OUT.pcap [MEGABYTES]    (default 1000)
 //! cargo run --release --example gen_captures -- smtp OUT.pcapng [SESSIONS]    (default 120000)
+//! cargo run --release --example gen_captures -- dense OUT.pcap [MEGABYTES]    (default 200)
 //! ```
 //!
 //! - `mixed`: classic pcap (µs, Ethernet, some 802.1Q and IPv6). About 97% of the bytes are bulk
@@ -12,6 +13,9 @@
 //!   detection must look and let go); 3% are SMTP sessions of every verdict.
 //! - `smtp`: pcapng, nothing but SMTP: sessions of every verdict interleaved, plus connection
 //!   attempts without data (refused and unanswered).
+//! - `dense`: a mail gateway's capture: classic pcap where SMTP sessions of every verdict are
+//!   about two thirds of the packets and a quarter of the bytes; the rest is bulk TCP
+//!   (full-size frames and their ACKs).
 //!
 //! SMTP sessions are real-looking dialogues: greeting, EHLO (with or without STARTTLS, or with
 //! the Cisco `250-XXXXXXXA` mask), STARTTLS answered `220` and followed by the real TLS
@@ -81,8 +85,9 @@ fn main() -> io::Result<()> {
     let path = &args[1];
     let n: Option<u64> = args.get(2).map(|a| a.parse().unwrap_or_else(|_| usage()));
     let expected = match args[0].as_str() {
-        "mixed" => mixed(path, n.unwrap_or(1000) << 20)?,
+        "mixed" => mixed(path, n.unwrap_or(1000) << 20, &MIXED)?,
         "smtp" => all_smtp(path, n.unwrap_or(120_000))?,
+        "dense" => mixed(path, n.unwrap_or(200) << 20, &DENSE)?,
         _ => usage(),
     };
     std::fs::write(format!("{path}.expected.json"), expected.to_json())?;
@@ -959,7 +964,31 @@ enum Flow {
     Udp(UdpStream),
 }
 
-fn mixed(path: &str, target: u64) -> io::Result<Expected> {
+/// What a `mixed`-style capture is made of.
+struct Mix {
+    /// Byte shares per class: bulk TCP, UDP (and FTP control), SMTP.
+    shares: [f64; 3],
+    /// Flows of each class under way at once.
+    active: [usize; 3],
+    /// SMTP message sizes, smallest and largest.
+    body: (u64, u64),
+}
+
+/// Internet traffic with a little mail in it.
+const MIXED: Mix = Mix {
+    shares: [0.80, 0.17, 0.03],
+    active: [48, 12, 12],
+    body: (300, 60_000),
+};
+
+/// A mail gateway: SMTP is most of the packets (short messages), bulk TCP most of the bytes.
+const DENSE: Mix = Mix {
+    shares: [0.77, 0.0, 0.23],
+    active: [16, 0, 48],
+    body: (100, 1_500),
+};
+
+fn mixed(path: &str, target: u64, mix: &Mix) -> io::Result<Expected> {
     // About 200 Mbit/s: 1 GB is some 40 seconds of traffic.
     let mut w = Writer::new(path, Format::Pcap, 40, 0)?;
     let mut rng = Rng(0x1234_5678_9abc_def1);
@@ -968,24 +997,21 @@ fn mixed(path: &str, target: u64) -> io::Result<Expected> {
         rng: Rng(0x0dd_ba11_f00d_cafe),
         addresses: Addresses { next: 1 << 20 },
         lorem: lorem(),
-        body: (300, 60_000),
+        body: mix.body,
         id: 0,
     };
-    // Byte shares per class: bulk TCP, UDP, SMTP (and FTP control, counted with UDP).
-    const SHARES: [f64; 3] = [0.80, 0.17, 0.03];
-    const ACTIVE: [usize; 3] = [48, 12, 12];
     let mut sent = [0u64; 3];
     let mut classes: [Vec<Flow>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut addresses = Addresses { next: 0 };
     while w.expected.bytes < target {
+        // The class furthest behind its share (classes without a share never play).
         let class = (0..3)
+            .filter(|&c| mix.shares[c] > 0.0)
             .min_by(|&a, &b| {
-                (sent[a] as f64 / SHARES[a])
-                    .partial_cmp(&(sent[b] as f64 / SHARES[b]))
-                    .unwrap()
+                (sent[a] as f64 / mix.shares[a]).total_cmp(&(sent[b] as f64 / mix.shares[b]))
             })
             .unwrap_or(0);
-        while classes[class].len() < ACTIVE[class] {
+        while classes[class].len() < mix.active[class] {
             let flow = new_flow(class, &mut rng, &mut addresses, &mut f, &mut w.expected);
             classes[class].push(flow);
         }

@@ -44,6 +44,35 @@ pub struct Config {
     pub max_flows: usize,
     /// A flow silent for this long (capture time) is ended.
     pub idle_timeout_secs: u64,
+    /// Take only the connections of one shard (several analyzers sharing one input: see
+    /// [`crate::shard`]). Frames are counted by shard 0 only, and what compares sessions with
+    /// each other (counting them, `inconsistent-offer`) is left to whoever merges the shards.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` analyzers of the same input: it takes the connections whose key hashes to
+/// `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+    /// The hash's seed, the same for every shard of an input.
+    pub seed: u64,
+}
+
+impl Shard {
+    fn owns(&self, key: &FlowKey) -> bool {
+        use std::hash::BuildHasher;
+        let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(key);
+        // The high bits: foldhash mixes them best.
+        ((u128::from(hash) * self.count as u128) >> 64) as usize == self.index
+    }
+
+    /// Whether this analyzer does what is done once per input (counting frames, comparing
+    /// sessions).
+    fn is_first(shard: Option<Shard>) -> bool {
+        shard.is_none_or(|s| s.index == 0)
+    }
 }
 
 impl Default for Config {
@@ -55,6 +84,7 @@ impl Default for Config {
             max_out_of_order: 1 << 20,
             max_flows: 200_000,
             idle_timeout_secs: 300,
+            shard: None,
         }
     }
 }
@@ -75,9 +105,22 @@ pub struct Summary {
     pub tcp: StreamStats,
     /// Flows ended early to keep memory bounded.
     pub evicted_flows: u64,
+    /// Connections with data on an SMTP port whose bytes were not SMTP at all: no session.
+    pub not_smtp: u64,
 }
 
 impl Summary {
+    /// Counts a session that ended: its verdict and the kinds of finding it has.
+    pub fn count(&mut self, report: &SessionReport) {
+        self.sessions += 1;
+        *self.verdicts.entry(report.verdict.name()).or_default() += 1;
+        let mut kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
+        kinds.dedup();
+        for kind in kinds {
+            *self.findings.entry(kind.name()).or_default() += 1;
+        }
+    }
+
     /// Adds another input's counts to these.
     pub fn merge(&mut self, other: &Summary) {
         self.frames += other.frames;
@@ -100,6 +143,7 @@ impl Summary {
         a.unsupported_link += b.unsupported_link;
         self.tcp.add(&other.tcp);
         self.evicted_flows += other.evicted_flows;
+        self.not_smtp += other.not_smtp;
     }
 }
 
@@ -145,6 +189,8 @@ struct OpenFlow {
     /// The client's SYN sequence number, once seen: another SYN at another number on the same
     /// addresses is a new connection, the same number a retransmission.
     client_isn: Option<u32>,
+    /// Packets of each direction (`ToServer`, `ToClient`) were seen.
+    seen: [bool; 2],
 }
 
 enum Entry {
@@ -205,8 +251,17 @@ impl Analyzer {
 
     /// Takes one frame; `out` receives every session that ends because of it.
     pub fn frame(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(SessionReport)) {
-        self.summary.frames += 1;
-        self.summary.bytes += frame.data.len() as u64;
+        self.take(frame, out);
+        self.sweep_if_due(out);
+    }
+
+    /// The frame's own work: sessions it ends (FIN, RST, or room made for its flow).
+    pub(crate) fn take(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(SessionReport)) {
+        let first = Shard::is_first(self.config.shard);
+        if first {
+            self.summary.frames += 1;
+            self.summary.bytes += frame.data.len() as u64;
+        }
         self.last_frame = frame.number;
         if frame.ts > self.now {
             self.now = frame.ts;
@@ -224,7 +279,7 @@ impl Analyzer {
                     self.segment(&segment, frame, out);
                 }
             }
-            Lazy::Decoded(Err(skip)) => {
+            Lazy::Decoded(Err(skip)) if first => {
                 let s = &mut self.summary.skipped;
                 match skip {
                     Skip::NotTcp => s.not_tcp += 1,
@@ -233,7 +288,12 @@ impl Analyzer {
                     Skip::UnsupportedLink => s.unsupported_link += 1,
                 }
             }
+            Lazy::Decoded(Err(_)) => {}
         }
+    }
+
+    /// Ends idle flows when a sweep is due (every few seconds of capture time).
+    pub(crate) fn sweep_if_due(&mut self, out: &mut dyn FnMut(SessionReport)) {
         if self.now.seconds_since(self.last_sweep) >= self.sweep_interval() {
             self.tick(self.now, out);
         }
@@ -251,16 +311,21 @@ impl Analyzer {
         }
         self.last_sweep = self.now;
         let timeout = self.config.idle_timeout_secs;
-        let expired: Vec<FlowKey> = self
+        // In order of first frame, whatever the table's order: the same on every run, and
+        // the same whether one analyzer or several shards hold the flows.
+        let mut expired: Vec<(u64, FlowKey)> = self
             .flows
             .iter()
-            .filter(|(_, entry)| match entry {
-                Entry::Open(flow) => self.now.seconds_since(flow.last_seen) >= timeout,
-                Entry::Ended { since, .. } => self.now.seconds_since(*since) >= TOMBSTONE_SECS,
+            .filter_map(|(key, entry)| match entry {
+                Entry::Open(flow) => (self.now.seconds_since(flow.last_seen) >= timeout)
+                    .then_some((flow.first_frame, *key)),
+                Entry::Ended { since, .. } => {
+                    (self.now.seconds_since(*since) >= TOMBSTONE_SECS).then_some((0, *key))
+                }
             })
-            .map(|(key, _)| *key)
             .collect();
-        for key in expired {
+        expired.sort_unstable();
+        for (_, key) in expired {
             self.end_flow(key, End::IdleTimeout, out);
             self.flows.remove(&key);
         }
@@ -291,6 +356,9 @@ impl Analyzer {
         out: &mut dyn FnMut(SessionReport),
     ) {
         let key = FlowKey::of(segment);
+        if self.config.shard.is_some_and(|shard| !shard.owns(&key)) {
+            return;
+        }
         let limits = self.config.limits;
         // One lookup in the common case: a segment of a flow already open.
         let after = match self.flows.get_mut(&key) {
@@ -419,6 +487,7 @@ impl Analyzer {
             syn_ack: false,
             server_reset: false,
             client_isn: None,
+            seen: [false; 2],
         };
         self.flows.insert(key, Entry::Open(Box::new(flow)));
         true
@@ -494,12 +563,23 @@ impl Analyzer {
             }
         }
         match flow.session {
+            Some(session) if reportable && !session.spoke_smtp() => {
+                // On an SMTP port, but nothing in it was SMTP (an HTTP request to port 25).
+                self.summary.not_smtp += 1;
+            }
             Some(session) if reportable => {
                 let mut record = session.finish(end);
                 record.handshake_seen |= flow.conn.handshake_seen();
+                record.one_direction = match flow.seen {
+                    [true, false] => Some(Direction::ToServer),
+                    [false, true] => Some(Direction::ToClient),
+                    _ => None,
+                };
                 let mut report = classify::classify(record);
-                self.offers.observe(&mut report);
-                self.count(&report);
+                if self.config.shard.is_none() {
+                    self.offers.observe(&mut report);
+                    self.summary.count(&report);
+                }
                 out(report);
             }
             Some(_) => {}
@@ -514,20 +594,6 @@ impl Analyzer {
                     }
                 }
             }
-        }
-    }
-
-    fn count(&mut self, report: &SessionReport) {
-        self.summary.sessions += 1;
-        *self
-            .summary
-            .verdicts
-            .entry(report.verdict.name())
-            .or_default() += 1;
-        let mut kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
-        kinds.dedup();
-        for kind in kinds {
-            *self.summary.findings.entry(kind.name()).or_default() += 1;
         }
     }
 }
@@ -564,6 +630,7 @@ fn advance(
         return After::Open;
     };
     flow.last_seen = frame.ts;
+    flow.seen[usize::from(dir == Direction::ToClient)] = true;
     let flags = segment.flags;
     if flags.syn && !flags.ack && dir == Direction::ToServer {
         flow.syn = true;

@@ -54,6 +54,11 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_flows: usize,
 
+    /// Analysis threads [default: the number of CPUs]. Several files: one per thread; one
+    /// file: its connections split between the threads, reported exactly as with one
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+
     /// Capture live on this interface (needs the `live` build; see -D for the names)
     #[arg(
         short = 'i',
@@ -231,6 +236,8 @@ pub struct Config {
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
+    /// Analysis threads (`None`: one per CPU).
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -354,6 +361,7 @@ impl Config {
             fail_on,
             analysis,
             stop,
+            threads: args.threads.map(usize::from),
         })
     }
 }

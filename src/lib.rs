@@ -19,6 +19,7 @@ pub mod decode;
 pub mod parallel;
 pub mod reassembly;
 pub mod report;
+pub mod shard;
 pub mod smtp;
 pub mod text;
 pub mod tls;
@@ -92,6 +93,71 @@ pub(crate) fn analyze_until(
     stop: impl Fn() -> bool,
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
+    drive(
+        input,
+        config,
+        progress,
+        stop,
+        &mut |_, session| on_session(session),
+        |_| {},
+    )
+}
+
+/// When a session was handed over, in the order one analyzer hands them over: by frame; in
+/// a frame, the sessions the frame itself ended, then those an idle sweep ended (in order of
+/// first frame); after the last frame, those still open (in order of first frame). Shards of
+/// one input ([`shard`]) are merged by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Handover {
+    frame: u64,
+    phase: Phase,
+    first_frame: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Frame,
+    Sweep,
+    /// Nothing more of this frame: a shard's "everything up to here was sent".
+    Passed,
+    End,
+}
+
+impl Handover {
+    fn of(frame: u64, phase: Phase, session: &SessionReport) -> Self {
+        Handover {
+            frame,
+            phase,
+            first_frame: session.record.first_frame,
+        }
+    }
+
+    /// Everything of frames up to `frame` is before this.
+    fn passed(frame: u64) -> Self {
+        Handover {
+            frame,
+            phase: Phase::Passed,
+            first_frame: 0,
+        }
+    }
+
+    const LAST: Handover = Handover {
+        frame: u64::MAX,
+        phase: Phase::End,
+        first_frame: u64::MAX,
+    };
+}
+
+/// [`analyze_until`], telling `on_session` when each session was handed over; `on_frame`
+/// hears each frame's number once its sessions are handed over.
+fn drive(
+    input: impl Read + Send,
+    config: &analyzer::Config,
+    progress: Option<&Progress>,
+    stop: impl Fn() -> bool,
+    on_session: &mut dyn FnMut(Handover, SessionReport),
+    mut on_frame: impl FnMut(u64),
+) -> Result<Outcome, CaptureError> {
     let mut reader = FileReader::new(input)?;
     if let Some(progress) = progress {
         reader = reader.with_progress(progress.clone());
@@ -100,7 +166,12 @@ pub(crate) fn analyze_until(
     let mut stopped = false;
     let damage = reader
         .for_each_frame(|frame| {
-            analyzer.frame(frame, &mut on_session);
+            let n = frame.number;
+            analyzer.take(frame, &mut |s| {
+                on_session(Handover::of(n, Phase::Frame, &s), s)
+            });
+            analyzer.sweep_if_due(&mut |s| on_session(Handover::of(n, Phase::Sweep, &s), s));
+            on_frame(n);
             stopped = stop();
             if stopped {
                 ControlFlow::Break(())
@@ -110,7 +181,7 @@ pub(crate) fn analyze_until(
         })
         .err();
     if !stopped {
-        analyzer.finish(&mut on_session);
+        analyzer.finish(&mut |s| on_session(Handover::of(u64::MAX, Phase::End, &s), s));
     }
     Ok(Outcome {
         summary: analyzer.summary().clone(),

@@ -83,9 +83,13 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let mut index: Vec<Option<usize>> = vec![None; names.len()];
     let progress = Progress::new();
     let bar = progress::Bar::start(inputs, &progress);
+    let defaults = Options::default();
     let options = Options {
         progress: Some(progress),
-        ..Options::default()
+        threads: config.threads.unwrap_or(defaults.threads),
+        // A file can be opened once per thread; a pipe cannot.
+        split_one_input: names.len() == 1 && names[0] != "-",
+        ..defaults
     };
     let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
         Ok(if names[i] == "-" {

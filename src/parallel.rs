@@ -73,6 +73,9 @@ pub struct Options {
     pub queue: usize,
     /// Bytes read, all inputs together, for a progress bar.
     pub progress: Option<Progress>,
+    /// With one input and several threads, split its connections between the threads
+    /// ([`crate::shard`]): only for an input `open` can open once per thread (a file).
+    pub split_one_input: bool,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queue: 1024,
             progress: None,
+            split_one_input: false,
         }
     }
 }
@@ -101,6 +105,21 @@ pub fn analyze_inputs<R, O, E>(
     E: FnMut(usize, Event) -> ControlFlow<()>,
 {
     if count == 0 {
+        return;
+    }
+    if count == 1 && options.split_one_input && options.threads > 1 {
+        let stop = AtomicBool::new(false);
+        let outcome = crate::shard::analyze_sharded(
+            options.threads,
+            || open(0),
+            config,
+            options.progress.as_ref(),
+            &stop,
+            |session| on_event(0, Event::Session(Box::new(session))),
+        );
+        if !stop.load(Ordering::Relaxed) {
+            let _ = on_event(0, Event::Done(outcome));
+        }
         return;
     }
     let threads = options.threads.clamp(1, count);
@@ -282,6 +301,7 @@ mod tests {
             threads,
             queue,
             progress: None,
+            split_one_input: false,
         };
         let open = |i: usize| Ok(&inputs[i][..]);
         analyze_inputs(inputs.len(), open, &Config::default(), &options, on_event);
@@ -344,6 +364,7 @@ mod tests {
                     threads,
                     queue,
                     progress: None,
+                    split_one_input: false,
                 };
                 assert_eq!(
                     events(&inputs, &options),
@@ -362,6 +383,7 @@ mod tests {
             threads: 2,
             queue: 4,
             progress: Some(progress.clone()),
+            split_one_input: false,
         };
         events(&inputs, &options);
         assert_eq!(
@@ -410,6 +432,36 @@ mod tests {
                 ControlFlow::Break(())
             });
             assert_eq!(seen, 1, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_break_stops_one_input_split_between_threads() {
+        // Many sessions, a queue smaller than them: shards block on it until the break.
+        let input = capture(5000, true, true);
+        for threads in [2, 3] {
+            let options = Options {
+                threads,
+                queue: 1,
+                progress: None,
+                split_one_input: true,
+            };
+            let mut seen = 0;
+            analyze_inputs(
+                1,
+                |_| Ok(&input[..]),
+                &Config::default(),
+                &options,
+                |_, _| {
+                    seen += 1;
+                    if seen == 3 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            );
+            assert_eq!(seen, 3, "{threads} threads");
         }
     }
 }

@@ -22,9 +22,15 @@ pub struct OfferHistory {
     servers: HashMap<SocketAddr, [Option<u64>; 2], RandomState>,
 }
 
-/// Whether the session's EHLO reply offered STARTTLS (`None` without an EHLO reply).
+/// Whether the session's EHLO reply offered STARTTLS (`None` without an EHLO reply, or when
+/// the reply is cut by a gap and lists no STARTTLS: the missing part may have held it).
 fn offered(report: &SessionReport) -> Option<bool> {
-    ehlo_offer(&report.record).map(|reply| reply.offers("STARTTLS"))
+    let reply = ehlo_offer(&report.record)?;
+    match reply.offers("STARTTLS") {
+        true => Some(true),
+        false if reply.partial => None,
+        false => Some(false),
+    }
 }
 
 fn finding(report: &SessionReport, offered: bool, other_frame: u64) -> Finding {

@@ -19,6 +19,7 @@ use crate::smtp::parse::Verb;
 use crate::smtp::record::{Exchange, Reply};
 use crate::smtp::SessionRecord;
 use crate::text::WireText;
+use crate::Direction;
 
 /// One finding: what, how bad, and the evidence.
 #[derive(Clone, Debug, Serialize)]
@@ -100,11 +101,11 @@ pub fn ehlo_offer(record: &SessionRecord) -> Option<&Reply> {
 
 fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
     let has = |kind: FindingKind| findings.iter().any(|f| f.kind == kind);
-    let tampered = has(FindingKind::MaskedKeyword)
-        || has(FindingKind::MaskedBanner)
-        || has(FindingKind::DeletedLine);
     let torn_down = record.end.is_teardown();
 
+    if let Some(only) = record.one_direction {
+        return one_direction(record, only);
+    }
     if record.implicit_tls {
         return tls_outcome(record, torn_down, Verdict::ImplicitTls);
     }
@@ -112,20 +113,35 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
         // TLS without the STARTTLS exchange in the capture: the decisive part is missing.
         return Verdict::Incomplete;
     }
+    if refused_at_greeting(record) {
+        return Verdict::Refused;
+    }
     let offer = ehlo_offer(record);
     let offered = offer.is_some_and(|r| r.offers("STARTTLS"));
+    // Signs that the offer was taken away on the way: a masked keyword that could have been
+    // STARTTLS (only when STARTTLS is not there unmasked), a masked banner or a deleted line
+    // in an offer without STARTTLS, a masked command, or a 530 demanding the STARTTLS that
+    // the EHLO reply did not offer.
+    let tampered_offer = !offered
+        && (findings
+            .iter()
+            .any(|f| f.kind == FindingKind::MaskedKeyword && findings::could_be_starttls_mask(f))
+            || has(FindingKind::MaskedBanner)
+            || has(FindingKind::DeletedLine));
+    let stripped =
+        tampered_offer || has(FindingKind::MaskedCommand) || has(FindingKind::RequiredNotOffered);
 
     if let Some(Exchange { reply, .. }) = &record.starttls {
         return match reply.as_ref().map(|r| r.code) {
             Some(220) => tls_outcome(record, torn_down, Verdict::Upgraded),
-            Some(_) if has(FindingKind::MaskedCommand) || tampered => Verdict::Stripped,
+            Some(_) if stripped => Verdict::Stripped,
             Some(_) => Verdict::Rejected,
             // Torn down without an answer, unless the answer may be in a gap.
             None if torn_down && record.gap_bytes == 0 => Verdict::Rejected,
             None => Verdict::Incomplete,
         };
     }
-    if has(FindingKind::MaskedCommand) || (tampered && !offered) {
+    if stripped {
         return Verdict::Stripped;
     }
     if let Some(reply) = offer {
@@ -155,11 +171,68 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
     Verdict::Incomplete
 }
 
+/// The server refused the client with its greeting (RFC 5321 §3.1: `554`, or `421`) and
+/// accepted no EHLO/HELO after it.
+fn refused_at_greeting(record: &SessionRecord) -> bool {
+    let refused = record
+        .greeting
+        .as_ref()
+        .is_some_and(|g| (400..600).contains(&g.code));
+    let accepted_hello = record
+        .hello
+        .iter()
+        .any(|h| h.reply.as_ref().is_some_and(|r| r.code == 250));
+    refused && !accepted_hello
+}
+
+/// With one direction in the capture, only what that side's bytes prove: never a verdict
+/// the other side could contradict.
+fn one_direction(record: &SessionRecord, only: Direction) -> Verdict {
+    match only {
+        Direction::ToServer => {
+            // The client's side: it used HELO, or it completed its part of a TLS handshake
+            // (its records after the ClientHello show it had the server's answer and went on).
+            let ehlo = record.hello.iter().any(|h| h.command.verb != Verb::Helo);
+            if !ehlo && !record.hello.is_empty() {
+                return Verdict::NoEhlo;
+            }
+            let client_went_through = record.tls.as_ref().is_some_and(|t| {
+                t.client_hello.is_some()
+                    && t.records[0] >= CLIENT_RECORDS_AFTER_HANDSHAKE
+                    && t.not_tls.is_none()
+                    && t.alerts.is_empty()
+            });
+            match (client_went_through, record.implicit_tls) {
+                (true, true) => Verdict::ImplicitTls,
+                (true, false) if record.starttls.is_some() => Verdict::Upgraded,
+                _ => Verdict::Incomplete,
+            }
+        }
+        Direction::ToClient if refused_at_greeting(record) => Verdict::Refused,
+        Direction::ToClient => Verdict::Incomplete,
+    }
+}
+
+/// Client records that show its side of the handshake went through: the ClientHello, then
+/// (after the server's flight) its Finished and at least one more record (TLS 1.3: the
+/// ChangeCipherSpec dummy or application data; TLS 1.2: ClientKeyExchange and
+/// ChangeCipherSpec before its Finished).
+const CLIENT_RECORDS_AFTER_HANDSHAKE: u64 = 3;
+
 /// After `220` (or a ClientHello on an implicit-TLS port): did the handshake go through?
+/// A gap in the TLS bytes without an alert or plaintext to show a failure leaves it open.
 fn tls_outcome(record: &SessionRecord, torn_down: bool, success: Verdict) -> Verdict {
+    let tls_gap = record
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.gaps.iter().any(Option::is_some));
     if record.tls_established {
         success
-    } else if record.tls_failed || record.plaintext_after_upgrade.is_some() || torn_down {
+    } else if record.tls_failed || record.plaintext_after_upgrade.is_some() {
+        Verdict::HandshakeFailed
+    } else if tls_gap {
+        Verdict::Incomplete
+    } else if torn_down {
         Verdict::HandshakeFailed
     } else {
         Verdict::Incomplete

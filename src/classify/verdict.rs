@@ -47,6 +47,7 @@ pub enum FindingKind {
     Midstream,
     StarttlsRejected,
     RequiredNotOffered,
+    #[serde(rename = "tls-without-220")]
     TlsWithout220,
     StarttlsPipelined,
     OneDirection,

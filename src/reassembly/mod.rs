@@ -1,8 +1,10 @@
 //! Reassembly layer: per connection and direction, the bytes in sequence order.
 //!
 //! A [`Connection`] knows which side is the client and owns one [`Stream`] per direction. It
-//! applies a segment's acknowledgement to the opposite direction before the segment's own
-//! payload, so that a loss the peer's ACK reveals is reported before the peer's reply is read.
+//! notes a segment's acknowledgement on the opposite direction before the segment's own
+//! payload. Acknowledged bytes the capture has not shown are waited for a few segments (an ACK
+//! can be captured before its data), then reported as a gap at the ACK's frame; a FIN or RST
+//! ends the wait, so a loss is reported before the connection is seen closed.
 
 mod stream;
 
@@ -75,20 +77,28 @@ impl Connection {
         frame: u64,
         out: &mut impl FnMut(Direction, Chunk<'_>),
     ) -> Option<Closing> {
-        if segment.flags.ack && !segment.flags.rst {
-            let peer = dir.reverse();
-            self.stream_mut(peer)
-                .acknowledged(segment.ack, frame, &mut |c| out(peer, c));
-        }
-        let was_finished = self.stream(dir).is_finished();
         let flags = segment.flags;
+        let peer = dir.reverse();
+        let was_finished = [dir, peer].map(|d| self.stream(d).is_finished());
+        let closing = flags.fin || flags.rst;
+        for d in [peer, dir] {
+            self.stream_mut(d).tick(closing, &mut |c| out(d, c));
+        }
+        if flags.ack && !flags.rst {
+            self.stream_mut(peer).acknowledged(segment.ack, frame);
+        }
         self.stream_mut(dir)
             .segment(segment, frame, &mut |c| out(dir, c));
         if flags.rst && self.reset.is_none() {
             self.reset = Some(dir);
             return Some(Closing::Rst(dir));
         }
-        (!was_finished && self.stream(dir).is_finished()).then_some(Closing::Fin(dir))
+        // The wait for acknowledged bytes can end in either direction's FIN.
+        [dir, peer]
+            .into_iter()
+            .zip(was_finished)
+            .find(|&(d, was)| !was && self.stream(d).is_finished())
+            .map(|(d, _)| Closing::Fin(d))
     }
 
     /// Both directions have been closed with FIN, or the connection was reset.

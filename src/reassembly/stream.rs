@@ -4,7 +4,14 @@
 //! reply or alert before a connection dies is often exactly what decides a verdict. What can
 //! never be filled is handed on as a [`Chunk::Gap`] so the layers above can say "capture-gap"
 //! instead of guessing across it. A gap is declared when the peer acknowledges bytes the capture
-//! does not hold, when the out-of-order store is full, or when the stream ends.
+//! does not hold and they do not follow within a bounded window, when the out-of-order store is
+//! full, or when the stream ends.
+//!
+//! An ACK can be captured before the data it acknowledges (SPAN ports, mirror sessions,
+//! multi-queue NICs: Wireshark's "ACKed unseen segment"); the data then follows microseconds
+//! later. So acknowledged-but-unseen bytes are only noted, and become a gap once
+//! [`ACK_WAIT_SEGMENTS`] segments of the connection went by without this direction moving
+//! forward, when either side sends FIN or RST, or at the end of the stream.
 //!
 //! Sequence numbers are 32-bit and wrap (RFC 9293 §3.4); every segment is placed relative to
 //! the next expected sequence number, which gives a 64-bit stream offset that never wraps.
@@ -53,6 +60,25 @@ struct Pending {
     frame: u64,
 }
 
+/// Bytes the peer acknowledged that the capture has not shown yet.
+#[derive(Debug, Clone, Copy)]
+struct AckedAhead {
+    /// Stream offset acknowledged.
+    until: u64,
+    /// Frame of the first ACK that showed it (where a loss is reported).
+    frame: u64,
+    /// `offset` when last looked at: moving forward restarts the wait.
+    seen_offset: u64,
+    /// Segments of the connection since, without this direction moving forward.
+    waited: u32,
+}
+
+/// How many segments of the connection (either direction) acknowledged-but-unseen bytes are
+/// waited for, while this direction does not move forward, before they are declared a gap.
+/// Reordering by capture equipment is a frame or two; a real loss is still reported a few
+/// segments after the ACK that revealed it, at that ACK's frame.
+pub const ACK_WAIT_SEGMENTS: u32 = 8;
+
 /// One direction's reassembly state.
 #[derive(Debug)]
 pub struct Stream {
@@ -68,6 +94,7 @@ pub struct Stream {
     fin_at: Option<u64>,
     syn_seen: bool,
     discarding: bool,
+    acked_ahead: Option<AckedAhead>,
     stats: StreamStats,
 }
 
@@ -92,6 +119,7 @@ impl Stream {
             fin_at: None,
             syn_seen: false,
             discarding: false,
+            acked_ahead: None,
             stats: StreamStats::default(),
         }
     }
@@ -116,6 +144,7 @@ impl Stream {
         self.discarding = true;
         self.pending.clear();
         self.pending_bytes = 0;
+        self.acked_ahead = None;
     }
 
     fn place(&self, seq: u32) -> Option<u64> {
@@ -189,14 +218,67 @@ impl Stream {
     }
 
     /// The peer acknowledged everything before `ack`: bytes before it that the capture does
-    /// not hold are lost for good.
-    pub fn acknowledged(&mut self, ack: u32, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+    /// not hold are lost, unless they follow within the wait (see [`Stream::tick`]).
+    pub fn acknowledged(&mut self, ack: u32, frame: u64) {
         let Some(acked) = self.place(ack) else { return };
         // A FIN takes a sequence number of its own; acknowledging it is not data.
         let acked = self.fin_at.map_or(acked, |fin| acked.min(fin));
         if acked <= self.offset || self.discarding {
             return;
         }
+        match &mut self.acked_ahead {
+            Some(ahead) => ahead.until = ahead.until.max(acked),
+            None => {
+                self.acked_ahead = Some(AckedAhead {
+                    until: acked,
+                    frame,
+                    seen_offset: self.offset,
+                    waited: 0,
+                })
+            }
+        }
+    }
+
+    /// Called for every segment of the connection (either direction) before it is applied:
+    /// acknowledged-but-unseen bytes become a gap once the wait is over, or at once when the
+    /// segment closes the connection (`closing`: FIN or RST), so no loss outlives the end.
+    pub fn tick(&mut self, closing: bool, out: &mut impl FnMut(Chunk<'_>)) {
+        self.settle();
+        let Some(ahead) = &mut self.acked_ahead else {
+            return;
+        };
+        if self.offset > ahead.seen_offset {
+            ahead.seen_offset = self.offset;
+            ahead.waited = 0;
+        } else {
+            ahead.waited += 1;
+        }
+        if closing || ahead.waited > ACK_WAIT_SEGMENTS {
+            self.give_up_acked(out);
+        }
+    }
+
+    /// Forgets acknowledged-but-unseen bytes once they have all been seen.
+    fn settle(&mut self) {
+        if self
+            .acked_ahead
+            .is_some_and(|ahead| ahead.until <= self.offset)
+        {
+            self.acked_ahead = None;
+        }
+    }
+
+    /// The acknowledged bytes the capture does not hold are lost for good: gaps up to the
+    /// acknowledged point, with what is held beyond each hole handed on.
+    fn give_up_acked(&mut self, out: &mut impl FnMut(Chunk<'_>)) {
+        let Some(AckedAhead {
+            until: acked,
+            frame,
+            ..
+        }) = self.acked_ahead.take()
+        else {
+            return;
+        };
         while self.offset < acked {
             let until = self
                 .pending
@@ -214,6 +296,8 @@ impl Stream {
 
     /// The input ended: whatever is held is handed on, with the holes before it as gaps.
     pub fn flush(&mut self, frame: u64, out: &mut impl FnMut(Chunk<'_>)) {
+        self.settle();
+        self.give_up_acked(out);
         while let Some(&first) = self.pending.keys().next() {
             if first > self.offset {
                 self.gap(first - self.offset, frame, out);
@@ -371,7 +455,11 @@ mod tests {
             stream.segment(&seg(*seq, false, false, bytes, 0), i as u64 + 2, &mut sink);
             for (after, ack) in acks {
                 if *after == i {
-                    stream.acknowledged(*ack, 99, &mut sink);
+                    stream.acknowledged(*ack, 99);
+                    // the peer's ACK segment itself, then the wait running out
+                    for _ in 0..=ACK_WAIT_SEGMENTS + 1 {
+                        stream.tick(false, &mut sink);
+                    }
                 }
             }
         }
@@ -450,6 +538,36 @@ mod tests {
         assert_eq!(run(100, &[(101, b"abc")], &[(0, 110)], false), "abc#6#");
         // a hole that is still open is not papered over
         assert_eq!(run(100, &[(101, b"abc"), (110, b"xyz")], &[], false), "abc");
+    }
+
+    /// Issue 13 case 5: an ACK captured before the data it acknowledges is waited out; data
+    /// that does not come within the wait, or before a FIN, is a gap at the ACK's frame.
+    #[test]
+    fn case_05_ack_before_data_waits_a_bounded_window() {
+        let feed = |late: Option<usize>, closing_at: Option<usize>| {
+            let mut stream = Stream::new(1024);
+            let mut out = String::new();
+            let mut sink = |chunk: Chunk<'_>| match chunk {
+                Chunk::Data { bytes, .. } => out.push_str(std::str::from_utf8(bytes).unwrap()),
+                Chunk::Gap { len, frame } => out.push_str(&format!("#{len}@{frame}#")),
+            };
+            stream.segment(&seg(100, true, false, b"", 0), 1, &mut sink);
+            stream.acknowledged(106, 7);
+            for i in 0..=ACK_WAIT_SEGMENTS as usize + 2 {
+                stream.tick(closing_at == Some(i), &mut sink);
+                if late == Some(i) {
+                    stream.segment(&seg(101, false, false, b"hello", 0), 8, &mut sink);
+                }
+            }
+            stream.flush(99, &mut sink);
+            out
+        };
+        assert_eq!(feed(Some(0), None), "hello");
+        assert_eq!(feed(Some(ACK_WAIT_SEGMENTS as usize - 1), None), "hello");
+        // too late: the gap was declared, the data is a retransmission of lost bytes
+        assert_eq!(feed(Some(ACK_WAIT_SEGMENTS as usize + 2), None), "#5@7#");
+        assert_eq!(feed(None, None), "#5@7#");
+        assert_eq!(feed(Some(3), Some(2)), "#5@7#");
     }
 
     #[test]

@@ -36,6 +36,8 @@
 //!   "supported_versions", "sni" }, "server_hello": { "frame", "version", "cipher",
 //!   "downgrade_sentinel" }, "certificate": { "subject", "issuer", "dns_names", "not_before",
 //!   "not_after", "self_signed", ... } (TLS ≤ 1.2 only: in TLS 1.3 it is encrypted and `null`),
+//!   "certificate_visibility": "visible" | "not visible (TLS 1.3)" | "not visible (resumed)" |
+//!   "not seen" (why `certificate` is null: never read a null certificate as "fine"),
 //!   "alerts": [{ "dir", "frame", "level", "description" }], "not_tls": {...} }`
 //! - `auth`: `{ "frame", "mechanism" }` when AUTH was used in cleartext (never the credential)
 //! - `gap_bytes`: bytes missing from the capture in this session
@@ -46,7 +48,8 @@
 //! sessions with it}, "connections": { "attempted", "refused", "unanswered" }, "skipped": {
 //! "not_tcp", "ip_fragments", "truncated", "unsupported_link" }, "tcp": {
 //! "retransmitted_segments", "overlapping_segments", "out_of_order_segments", "gap_bytes" },
-//! "evicted_flows", "errors":
+//! "evicted_flows", "not_smtp" (connections with data on an SMTP port whose bytes were not
+//! SMTP: no session), "errors":
 //! ["FILE: at byte offset N: ..."], "capture"?: { "received", "dropped", "if_dropped" } }`;
 //! `capture` is there only for a live capture (`-i`): packets that passed the filter, dropped by
 //! the kernel (no room in the buffer) and dropped by the interface, as libpcap counts them.

@@ -216,6 +216,12 @@ pub fn summary_line(summary: &Summary) -> String {
             a.attempted, a.refused, a.unanswered
         ));
     }
+    if summary.not_smtp > 0 {
+        parts.push(format!(
+            "{} connection(s) on SMTP ports that were not SMTP",
+            summary.not_smtp
+        ));
+    }
     parts.push(format!("{} frames", summary.frames));
     let s = &summary.skipped;
     if s.truncated + s.ip_fragments + s.unsupported_link > 0 {

@@ -34,6 +34,9 @@ pub struct ByteQueue {
     max_line: usize,
     /// Dropping bytes up to the next line ending (the tail of an over-long line).
     skipping: bool,
+    /// Markers looked at to find frames (tests check the work is linear).
+    #[cfg(test)]
+    marker_steps: std::cell::Cell<u64>,
 }
 
 impl ByteQueue {
@@ -46,6 +49,8 @@ impl ByteQueue {
             marks: VecDeque::new(),
             max_line,
             skipping: false,
+            #[cfg(test)]
+            marker_steps: std::cell::Cell::new(0),
         }
     }
 
@@ -62,9 +67,13 @@ impl ByteQueue {
         &self.buf[self.start..]
     }
 
-    /// Frame in which the first unconsumed byte arrived.
+    /// Frame in which the first unconsumed byte arrived: the first marker, since markers
+    /// wholly before the front are dropped as bytes are consumed or appended (constant time;
+    /// a walk through the markers per line was quadratic with one-byte segments queued).
     pub fn front_frame(&self) -> u64 {
-        self.frame_at(self.base + self.start as u64)
+        #[cfg(test)]
+        self.marker_steps.set(self.marker_steps.get() + 1);
+        self.marks.front().map_or(0, |&(_, f)| f)
     }
 
     pub fn push(&mut self, bytes: &[u8], frame: u64) {
@@ -87,6 +96,7 @@ impl ByteQueue {
             self.marks.push_back((offset, frame));
         }
         self.buf.extend_from_slice(bytes);
+        self.drop_consumed_marks();
     }
 
     /// Drops everything held, e.g. when a gap makes the partial line meaningless; the bytes up
@@ -144,19 +154,17 @@ impl ByteQueue {
         let n = n.min(self.len());
         self.start += n;
         self.scanned = 0;
-        let consumed_to = self.base + self.start as u64;
-        while self.marks.len() > 1 && self.marks[1].0 <= consumed_to {
-            self.marks.pop_front();
-        }
+        self.drop_consumed_marks();
         n
     }
 
-    fn frame_at(&self, offset: u64) -> u64 {
-        self.marks
-            .iter()
-            .rev()
-            .find(|&&(at, _)| at <= offset)
-            .map_or(0, |&(_, f)| f)
+    /// Drops the markers of chunks wholly consumed, so that the first marker is the chunk
+    /// holding the first unconsumed byte (amortised O(1): each marker is dropped once).
+    fn drop_consumed_marks(&mut self) {
+        let front = self.base + self.start as u64;
+        while self.marks.len() > 1 && self.marks[1].0 <= front {
+            self.marks.pop_front();
+        }
     }
 
     /// Reclaims consumed space once it is at least half the buffer (amortised O(1) per byte).
@@ -229,6 +237,30 @@ mod tests {
         q.push(b"\r\nQUIT\r\n", 2);
         assert_eq!(lines(&mut q), vec![("QUIT".into(), 2)]);
         assert!(q.buf.capacity() < 64 * 1024);
+    }
+
+    /// Issue 13 case 1: DATA, then 250,000 one-byte segments queued before the `354` is
+    /// read. Every line must find its frame without walking the markers of every byte still
+    /// queued (that walk made one 17 MB session take 8 s).
+    #[test]
+    fn case_01_one_byte_segments_are_linear() {
+        const N: u64 = 250_000;
+        let mut q = ByteQueue::new(4096);
+        let body = b"Hi\r\n".repeat(N as usize / 4);
+        for (i, b) in body.iter().enumerate() {
+            q.push(std::slice::from_ref(b), 100 + i as u64);
+        }
+        let mut taken = 0u64;
+        while let Some(line) = q.next_line() {
+            assert_eq!((line.bytes, line.frame), (&b"Hi"[..], 100 + 4 * taken));
+            taken += 1;
+        }
+        assert_eq!(taken, N / 4);
+        assert!(
+            q.marker_steps.get() <= 4 * N,
+            "{} marker steps for {N} bytes",
+            q.marker_steps.get()
+        );
     }
 
     #[test]

@@ -156,7 +156,13 @@ pub struct SessionRecord {
     pub greeting: Option<Reply>,
     /// EHLO/HELO/LHLO commands and their replies, in order (capped).
     pub hello: Vec<Exchange>,
+    /// The latest STARTTLS and its reply: the one that decides.
     pub starttls: Option<Exchange>,
+    /// The first STARTTLS answered with anything but `220` (the same as `starttls` when that
+    /// one was refused; an earlier one when a later STARTTLS was accepted).
+    pub starttls_refused: Option<Exchange>,
+    /// Client commands pipelined behind a STARTTLS that was refused (read in plaintext).
+    pub starttls_pipelined: Option<Evidence>,
     /// TLS from the first byte (port 465 style).
     pub implicit_tls: bool,
     /// TLS records appeared without the STARTTLS exchange that announces them being in the
@@ -171,6 +177,11 @@ pub struct SessionRecord {
     pub response_injection: Option<Evidence>,
     /// Cleartext where TLS was due, from either side.
     pub plaintext_after_upgrade: Option<Evidence>,
+    /// After the client went on in plaintext past `220`, the frame of the first server reply
+    /// that accepted one of its commands: a plaintext dialogue on both sides.
+    pub plaintext_answered: Option<u64>,
+    /// Frame where the client began TLS although STARTTLS was not answered `220`.
+    pub tls_without_220: Option<u64>,
     pub auth_in_clear: Option<AuthUse>,
     /// The first MAIL/RCPT/DATA/BDAT sent in cleartext.
     pub mail_in_clear: Option<Command>,
@@ -185,6 +196,8 @@ pub struct SessionRecord {
     /// A memory bound was reached (a backlog over `--max-buffer`, too many unanswered
     /// commands): some bytes of the plaintext dialogue were not parsed.
     pub limits_hit: bool,
+    /// The capture holds packets of this direction only (set by the analyzer at the end).
+    pub one_direction: Option<Direction>,
     pub end: End,
     /// Lines of the plaintext dialogue (empty unless a transcript was asked for).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::buffer::{ByteQueue, Line};
-use super::machine::{self, Awaited, ClientMode};
+use super::machine::{self, Awaited, Client, Effect, Event, Stage, State, TlsStart};
 use super::parse::{self, Verb};
 use super::record::*;
 use crate::capture::Timestamp;
@@ -48,6 +48,9 @@ const MAX_MASKED: usize = 4;
 const MAX_GAPS: usize = 8;
 const MAX_REPLY_LINES: usize = 64;
 const MAX_TRANSCRIPT: usize = 500;
+/// After `220`, client bytes without a line ending up to this many may still become a
+/// plaintext command line; more are judged as TLS (or not-TLS) at once.
+const NOT_TLS_AFTER: usize = 64;
 /// The largest line buffer a session keeps between lines.
 const KEPT_LINE_BUFFER: usize = 512;
 
@@ -80,20 +83,19 @@ pub struct Session {
     record: SessionRecord,
     client: ByteQueue,
     server: ByteQueue,
-    client_mode: ClientMode,
-    /// The client waits for the reply to this command before its next bytes mean anything.
-    awaiting: Option<Awaited>,
-    server_tls: bool,
+    /// Where the dialogue is: the one piece of protocol state ([`machine`]).
+    state: State,
     pending: VecDeque<PendingCommand>,
     /// The reply being assembled from its lines.
     partial_reply: Option<Reply>,
     partial_reply_gapped: bool,
-    greeting_expected: bool,
     /// The verb of the client's first command line (`None` before it, or for a non-command).
     first_verb: Option<Verb>,
-    first_command_seen: bool,
+    /// Either side said something only SMTP says: a reply line, or a known command.
+    spoke_smtp: bool,
+    /// The client sent AUTH: a lone base64 word after it is a credential.
+    auth_seen: bool,
     sniffer: Option<Box<TlsSniffer>>,
-    client_tls_started: bool,
     /// The line being handled, copied out of its queue so the queue can take more; kept to
     /// reuse its allocation from line to line. Handling a reply can handle client lines (a
     /// pipelined group it releases): those find this empty and use a buffer of their own.
@@ -123,6 +125,8 @@ impl Session {
                 greeting: None,
                 hello: Vec::new(),
                 starttls: None,
+                starttls_refused: None,
+                starttls_pipelined: None,
                 implicit_tls: false,
                 tls: None,
                 tls_established: false,
@@ -130,6 +134,8 @@ impl Session {
                 command_injection: None,
                 response_injection: None,
                 plaintext_after_upgrade: None,
+                plaintext_answered: None,
+                tls_without_220: None,
                 auth_in_clear: None,
                 mail_in_clear: None,
                 tls_required: None,
@@ -139,22 +145,20 @@ impl Session {
                 gap_bytes: 0,
                 limits_hit: false,
                 tls_unannounced: false,
+                one_direction: None,
                 end: End::CaptureEnded,
                 transcript: Vec::new(),
             },
             client: ByteQueue::new(limits.max_line),
             server: ByteQueue::new(limits.max_line),
-            client_mode: ClientMode::Commands,
-            awaiting: None,
-            server_tls: false,
+            state: State::START,
             pending: VecDeque::new(),
             partial_reply: None,
             partial_reply_gapped: false,
-            greeting_expected: true,
             first_verb: None,
-            first_command_seen: false,
+            spoke_smtp: false,
+            auth_seen: false,
             sniffer: None,
-            client_tls_started: false,
             line: Vec::new(),
         }
     }
@@ -167,14 +171,20 @@ impl Session {
 
     /// Whether a flow found by its content is SMTP: a `220` greeting, and EHLO/HELO first.
     pub fn detection(&self) -> Detection {
+        let greeted = !matches!(
+            self.state,
+            State::Plain {
+                stage: Stage::Greeting,
+                ..
+            }
+        );
         let greeting = match &self.record.greeting {
             Some(g) if g.code == 220 => Some(true),
             Some(_) => Some(false),
-            None if !self.greeting_expected => Some(false),
+            None if greeted => Some(false),
             None => None,
         };
-        let hello = self
-            .first_command_seen
+        let hello = (self.client_mode() != Some(Client::Opening))
             .then(|| self.first_verb.is_some_and(Verb::is_hello));
         match (greeting, hello) {
             (Some(false), _) | (_, Some(false)) => Detection::NotSmtp,
@@ -183,29 +193,79 @@ impl Session {
         }
     }
 
+    /// Whether anything in the connection was SMTP: a reply line, a known command, or TLS
+    /// where SMTP has it. A connection on an SMTP port that never was (an HTTP request to
+    /// port 25) is no session.
+    pub fn spoke_smtp(&self) -> bool {
+        self.spoke_smtp || self.record.implicit_tls || self.record.tls_unannounced
+    }
+
     /// Once TLS is up and nothing more is to be learned, payload can be dropped unread.
     pub fn wants_payload(&self) -> bool {
         self.sniffer.as_ref().is_none_or(|s| s.wants_more())
     }
 
+    fn client_mode(&self) -> Option<Client> {
+        match self.state {
+            State::Plain { client, .. } => Some(client),
+            _ => None,
+        }
+    }
+
+    /// Applies one event to the state; returns the effect to carry out.
+    fn step(&mut self, event: Event) -> Effect {
+        let (state, effect) = machine::next(self.state, event);
+        self.state = state;
+        effect
+    }
+
+    /// Whether the part of the dialogue that would explain TLS bytes here is missing. Before
+    /// the client's first command, a ClientHello is implicit TLS when the connection's start
+    /// is in the capture (its SYN, or the greeting) or on port 465: a STARTTLS client sends
+    /// commands first, so only a capture missing the start could show its ClientHello first.
+    /// Later, what is missing is a gap, or the start of the dialogue.
+    fn context_lost(&self) -> bool {
+        let r = &self.record;
+        match self.client_mode() {
+            Some(Client::Opening) => {
+                !(r.handshake_seen || r.greeting.is_some() || r.server.port() == 465)
+            }
+            _ => !r.gaps.is_empty() || !(r.dialogue_start_seen || r.handshake_seen),
+        }
+    }
+
     /// Contiguous bytes of one direction.
     pub fn data(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
-        match dir {
-            Direction::ToServer => {
-                if self.client_mode == ClientMode::Tls {
-                    self.client_tls(bytes, frame);
-                } else {
-                    self.push(Direction::ToServer, bytes, frame);
-                    self.process_client();
+        match (self.state, dir) {
+            (State::Tls(_), _) => self.feed_tls(dir, bytes, frame),
+            (State::TlsDue, Direction::ToClient) if looks_like_tls_record(bytes) => {
+                let context_lost = self.context_lost();
+                if let Effect::BeginTls(start) = self.step(Event::ServerTls { context_lost }) {
+                    self.begin_tls(start);
+                    self.feed_tls(dir, bytes, frame);
                 }
             }
-            Direction::ToClient => {
-                if self.server_tls {
-                    self.server_tls_bytes(bytes, frame);
-                } else {
-                    self.push(Direction::ToClient, bytes, frame);
-                    self.process_server();
+            (State::TlsDue, Direction::ToClient) => {
+                if self.step(Event::ServerBytes) == Effect::ResponseInjection
+                    && self.record.response_injection.is_none()
+                {
+                    self.record.response_injection = Some(Evidence {
+                        direction: Direction::ToClient,
+                        frame,
+                        bytes: WireText::new(bytes),
+                    });
                 }
+            }
+            (State::Plain { .. } | State::TlsDue, Direction::ToServer) => {
+                if self.client_mode() == Some(Client::TlsWithout220) {
+                    return;
+                }
+                self.push(Direction::ToServer, bytes, frame);
+                self.process_client();
+            }
+            (State::Plain { .. }, Direction::ToClient) => {
+                self.push(Direction::ToClient, bytes, frame);
+                self.process_server();
             }
         }
     }
@@ -220,40 +280,28 @@ impl Session {
                 bytes: len,
             });
         }
-        let tls = match dir {
-            Direction::ToServer => self.client_mode == ClientMode::Tls,
-            Direction::ToClient => self.server_tls,
-        };
-        if tls {
-            if let Some(sniffer) = self.sniffer.as_mut() {
-                sniffer.gap(dir, len, frame);
+        let to_server = dir == Direction::ToServer;
+        match self.step(Event::Gap { to_server, len }) {
+            Effect::BeginTls(start) => {
+                self.begin_tls(start);
+                self.feed_gap(dir, len, frame);
             }
-            return;
-        }
-        match dir {
-            Direction::ToServer => match self.client_mode {
-                ClientMode::Chunk { remaining } if len <= remaining => {
-                    self.client_mode = match remaining - len {
-                        0 => ClientMode::Commands,
-                        left => ClientMode::Chunk { remaining: left },
-                    };
-                }
-                ClientMode::Chunk { .. } => {
-                    self.client_mode = ClientMode::Commands;
-                    self.client.clear_and_resync();
-                }
-                _ => self.client.clear_and_resync(),
-            },
-            Direction::ToClient => {
+            Effect::TlsGap => self.feed_gap(dir, len, frame),
+            Effect::SkipChunk => {}
+            Effect::Resync if to_server => self.client.clear_and_resync(),
+            Effect::Resync => {
                 self.server.clear_and_resync();
                 if self.partial_reply.is_some() {
                     self.partial_reply_gapped = true;
                 }
             }
+            _ => {}
         }
     }
 
     fn push(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        let held_tls = dir == Direction::ToServer
+            && self.client_mode() == Some(Client::Awaiting(Awaited::StartTls));
         let queue = match dir {
             Direction::ToServer => &mut self.client,
             Direction::ToClient => &mut self.server,
@@ -263,6 +311,17 @@ impl Session {
             queue.stop_resync();
         }
         if queue.len() + bytes.len() > self.limits.max_buffered {
+            if held_tls && looks_like_tls_record(queue.peek()) {
+                // A client gone to TLS behind a STARTTLS whose reply the capture does not
+                // show (yet): what it sent is TLS, kept as such rather than dropped.
+                let held = queue.peek().to_vec();
+                let at = queue.front_frame();
+                queue.consume(held.len());
+                let sniffer = self.sniffer.get_or_insert_with(Box::default);
+                sniffer.feed(Direction::ToServer, &held, at);
+                sniffer.feed(Direction::ToServer, bytes, frame);
+                return;
+            }
             // Whoever sends this much without a line ending or a reply is not speaking SMTP
             // we can follow: drop, remember, resynchronise on the next line.
             self.record.limits_hit = true;
@@ -276,66 +335,125 @@ impl Session {
 
     fn process_client(&mut self) {
         loop {
-            match self.client_mode {
-                ClientMode::Tls => {
+            match self.state {
+                State::Tls(_) => {
                     let rest = self.client.peek().to_vec();
                     let frame = self.client.front_frame();
                     self.client.consume(rest.len());
                     if !rest.is_empty() {
-                        self.client_tls(&rest, frame);
+                        self.feed_tls(Direction::ToServer, &rest, frame);
                     }
                     return;
                 }
-                ClientMode::Chunk { remaining } => {
-                    let taken = self
-                        .client
-                        .consume(remaining.min(usize::MAX as u64) as usize)
-                        as u64;
-                    if taken == 0 {
+                State::TlsDue => {
+                    let bytes = self.client.peek();
+                    let Some(&first) = bytes.first() else {
+                        return;
+                    };
+                    let has_line = bytes.contains(&b'\n');
+                    let record_start = (20..=23).contains(&first) || first & 0x80 != 0;
+                    if !record_start && !has_line && bytes.len() < NOT_TLS_AFTER {
+                        // Perhaps a plaintext command still arriving (a decrypted capture).
                         return;
                     }
-                    self.client_mode = match remaining - taken {
-                        0 => ClientMode::Commands,
-                        left => ClientMode::Chunk { remaining: left },
-                    };
+                    if !record_start && self.client_plaintext_command() {
+                        self.step(Event::ClientPlaintext);
+                        let bytes = redact_credentials(self.client.peek());
+                        self.record.plaintext_after_upgrade = Some(Evidence {
+                            direction: Direction::ToServer,
+                            frame: self.client.front_frame(),
+                            bytes: WireText::new(&bytes),
+                        });
+                        continue;
+                    }
+                    // TLS, or bytes that are neither TLS nor a command: the sniffer judges.
+                    let effect = self.step(Event::ClientTls {
+                        hello: self.opens_with_hello(),
+                        context_lost: false,
+                    });
+                    if let Effect::BeginTls(start) = effect {
+                        self.begin_tls(start);
+                    }
                 }
-                ClientMode::Commands if self.awaiting.is_some() => return,
-                ClientMode::Commands if !self.first_command_seen && self.opens_with_tls() => {
-                    self.start_implicit_tls();
-                }
-                ClientMode::Commands if !self.first_command_seen && self.maybe_tls_prefix() => {
-                    return
-                }
-                ClientMode::Commands if looks_like_tls_record(self.client.peek()) => {
-                    self.tls_unannounced();
-                }
-                ClientMode::Commands => {
-                    let Some(Line { bytes, frame, .. }) = self.client.next_line() else {
-                        return;
-                    };
-                    // Taken, not borrowed: handling it may handle more lines (see `line`).
-                    let mut line = std::mem::take(&mut self.line);
-                    line.clear();
-                    line.extend_from_slice(bytes);
-                    self.command(&line, frame);
-                    self.keep_line_buffer(line);
-                }
-                ClientMode::SaslResponse => {
-                    let Some(line) = self.client.next_line() else {
-                        return;
-                    };
-                    let frame = line.frame;
-                    self.sasl_response(frame);
-                }
-                ClientMode::MessageBody => {
-                    // Message content is only scanned for its end, never kept.
-                    let Some(line) = self.client.next_line() else {
-                        return;
-                    };
-                    self.client_mode = machine::after_line(ClientMode::MessageBody, line.bytes);
-                }
+                State::Plain { client, .. } => match client {
+                    Client::Awaiting(_) | Client::TlsWithout220 => return,
+                    Client::Chunk { remaining } => {
+                        let taken = self
+                            .client
+                            .consume(remaining.min(usize::MAX as u64) as usize)
+                            as u64;
+                        if taken == 0 {
+                            return;
+                        }
+                        self.step(Event::ChunkBytes(taken));
+                    }
+                    Client::Opening if self.maybe_tls_prefix() => return,
+                    Client::Opening | Client::Commands
+                        if looks_like_tls_record(self.client.peek()) || self.opens_with_hello() =>
+                    {
+                        self.tls_where_plaintext_was_due();
+                        if self.client_mode() == Some(Client::TlsWithout220) {
+                            return;
+                        }
+                    }
+                    Client::Opening | Client::Commands => {
+                        let Some(Line { bytes, frame, .. }) = self.client.next_line() else {
+                            return;
+                        };
+                        // Taken, not borrowed: handling it may handle more lines (see `line`).
+                        let mut line = std::mem::take(&mut self.line);
+                        line.clear();
+                        line.extend_from_slice(bytes);
+                        self.command(&line, frame);
+                        self.keep_line_buffer(line);
+                    }
+                    Client::SaslResponse => {
+                        let Some(line) = self.client.next_line() else {
+                            return;
+                        };
+                        let frame = line.frame;
+                        self.step(Event::SaslLine);
+                        self.sasl_response(frame);
+                    }
+                    Client::MessageBody => {
+                        // Message content is only scanned for its end, never kept.
+                        let Some(line) = self.client.next_line() else {
+                            return;
+                        };
+                        let end = line.bytes == b".";
+                        self.step(Event::BodyLine { end });
+                    }
+                },
             }
         }
+    }
+
+    /// TLS records from the client where plaintext was due.
+    fn tls_where_plaintext_was_due(&mut self) {
+        let frame = self.client.front_frame();
+        let event = Event::ClientTls {
+            hello: self.opens_with_hello(),
+            context_lost: self.context_lost(),
+        };
+        match self.step(event) {
+            Effect::BeginTls(start) => self.begin_tls(start),
+            Effect::TlsWithout220 => {
+                self.record.tls_without_220 = Some(frame);
+                // Its bytes are not SMTP any more; the server's replies still are.
+                self.client.consume(self.client.len());
+            }
+            _ => {}
+        }
+    }
+
+    /// After `220`: the client's bytes open with a plaintext command, not a TLS record.
+    fn client_plaintext_command(&self) -> bool {
+        let bytes = self.client.peek();
+        let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+            return false;
+        };
+        let line = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
+        parse::command_line(line).is_some_and(|c| c.verb != Verb::Other)
     }
 
     /// A response to a `334` challenge: a credential. Only its place in the dialogue is kept;
@@ -343,8 +461,6 @@ impl Session {
     fn sasl_response(&mut self, frame: u64) {
         const REDACTED: &[u8] = b"[SASL response redacted]";
         self.transcript(Direction::ToServer, frame, REDACTED);
-        self.client_mode = ClientMode::Commands;
-        self.awaiting = Some(Awaited::Auth);
         let command = Command {
             verb: Verb::Auth,
             frame,
@@ -353,17 +469,13 @@ impl Session {
         self.expect_reply(Slot::Other, Some(Awaited::Auth), command);
     }
 
-    /// The client's first bytes are a TLS ClientHello (record type 22, handshake type 1) or an
-    /// SSLv2-style hello: implicit TLS — even when the server's plaintext greeting came first
-    /// (a client speaking TLS to a plaintext port). A STARTTLS client sends commands first, so
-    /// only a capture missing the start could show its ClientHello first: without the TCP
-    /// handshake or a greeting, it counts as implicit only on port 465.
-    fn opens_with_tls(&self) -> bool {
+    /// The client's bytes open with a TLS ClientHello (record type 22, handshake type 1) or
+    /// an SSLv2-style hello.
+    fn opens_with_hello(&self) -> bool {
         let b = self.client.peek();
         let tls = b.len() >= 6 && b[0] == 0x16 && b[1] == 3 && b[5] == 1;
         let sslv2 = b.len() >= 3 && b[0] & 0x80 != 0 && b[2] == 1;
-        let start_known = self.record.handshake_seen || self.record.greeting.is_some();
-        (tls || sslv2) && (start_known || self.record.server.port() == 465)
+        tls || sslv2
     }
 
     /// Too few client bytes yet to tell a ClientHello from a command.
@@ -372,42 +484,57 @@ impl Session {
         b.len() < 6 && b.first().is_some_and(|&x| x == 0x16 || x & 0x80 != 0)
     }
 
-    /// TLS records where plaintext was expected: the upgrade happened in a part of the
-    /// dialogue the capture does not hold (a gap, or a capture that starts mid-way). Both
-    /// directions go to the sniffer; classification will not guess what the upgrade was.
-    fn tls_unannounced(&mut self) {
-        self.record.tls_unannounced = true;
-        self.awaiting = None;
-        self.client_mode = ClientMode::Tls;
-        self.server_tls = true;
-        self.client_tls_started = true;
-        self.sniffer.get_or_insert_with(Box::default);
-        self.process_client();
-        self.process_server();
-    }
-
-    fn start_implicit_tls(&mut self) {
-        self.record.implicit_tls = true;
-        self.record.dialogue_start_seen = true;
-        self.first_command_seen = true;
-        self.greeting_expected = false;
-        self.client_mode = ClientMode::Tls;
-        self.server_tls = true;
-        let mut sniffer = Box::<TlsSniffer>::default();
-        if let Some(greeting) = &self.record.greeting {
-            // The server greeted in plaintext where TLS was due: that is what the server's
-            // side of this TLS connection holds.
-            let mut line = greeting.first_line().as_bytes().to_vec();
-            line.extend_from_slice(b"\r\n");
-            sniffer.feed(Direction::ToClient, &line, greeting.frame);
+    /// Starts the TLS sniffer; both directions' bytes go to it from now on.
+    fn begin_tls(&mut self, start: TlsStart) {
+        let mut sniffer = self.sniffer.take().unwrap_or_default();
+        match start {
+            TlsStart::Implicit => {
+                self.record.implicit_tls = true;
+                self.record.dialogue_start_seen = true;
+                if let Some(greeting) = &self.record.greeting {
+                    // The server greeted in plaintext where TLS was due: that is what the
+                    // server's side of this TLS connection holds.
+                    let mut line = greeting.first_line().as_bytes().to_vec();
+                    line.extend_from_slice(b"\r\n");
+                    sniffer.feed(Direction::ToClient, &line, greeting.frame);
+                }
+            }
+            TlsStart::Unannounced => self.record.tls_unannounced = true,
+            TlsStart::StartTls => {}
         }
         self.sniffer = Some(sniffer);
+        self.pending.clear();
+        self.process_client();
+        let rest = self.server.peek().to_vec();
+        let frame = self.server.front_frame();
+        self.server.consume(rest.len());
+        if !rest.is_empty() {
+            self.feed_tls(Direction::ToClient, &rest, frame);
+        }
+    }
+
+    fn feed_tls(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        if let Some(sniffer) = self.sniffer.as_mut() {
+            sniffer.feed(dir, bytes, frame);
+        }
+    }
+
+    fn feed_gap(&mut self, dir: Direction, len: u64, frame: u64) {
+        if let Some(sniffer) = self.sniffer.as_mut() {
+            sniffer.gap(dir, len, frame);
+        }
     }
 
     fn command(&mut self, line: &[u8], frame: u64) {
+        let after_upgrade = matches!(
+            self.state,
+            State::Plain {
+                stage: Stage::AfterUpgrade,
+                ..
+            }
+        );
         self.record.last_command_frame = Some(frame);
-        if !self.first_command_seen {
-            self.first_command_seen = true;
+        if self.client_mode() == Some(Client::Opening) {
             self.first_verb = parse::command_line(line).map(|c| c.verb);
         }
         if parse::is_masked_command(line) {
@@ -417,16 +544,22 @@ impl Session {
                 line: WireText::new(line),
             };
             self.transcript(Direction::ToServer, frame, line);
+            self.step(Event::Command {
+                verb: Verb::Other,
+                bdat: None,
+            });
             let slot = self.keep_capped_masked(command.clone());
             self.expect_reply(slot, None, command);
             return;
         }
         let parsed = parse::command_line(line);
         let verb = parsed.map_or(Verb::Other, |c| c.verb);
+        self.spoke_smtp |= verb != Verb::Other;
         let shown = match (verb, parsed) {
             (Verb::Auth, Some(c)) => {
                 let mechanism = auth_mechanism(c.args);
-                if self.record.auth_in_clear.is_none() {
+                self.auth_seen = true;
+                if self.record.auth_in_clear.is_none() && !after_upgrade {
                     self.record.auth_in_clear = Some(AuthUse {
                         frame,
                         mechanism: mechanism.clone(),
@@ -448,7 +581,7 @@ impl Session {
             }
             // After AUTH, a lone base64 word is a SASL response whose challenge the capture
             // did not show us (lost in a gap): a credential.
-            (Verb::Other, _) if self.record.auth_in_clear.is_some() && is_sasl_response(line) => {
+            (Verb::Other, _) if self.auth_seen && is_sasl_response(line) => {
                 WireText::new(b"[SASL response redacted]")
             }
             _ => WireText::new(line),
@@ -459,11 +592,11 @@ impl Session {
             frame,
             line: shown,
         };
-        if verb.carries_mail() && self.record.mail_in_clear.is_none() {
+        if verb.carries_mail() && self.record.mail_in_clear.is_none() && !after_upgrade {
             self.record.mail_in_clear = Some(command.clone());
         }
         let slot = match verb {
-            v if v.is_hello() => {
+            v if v.is_hello() && !after_upgrade => {
                 if self.record.hello.len() < MAX_HELLO {
                     // Almost always one: not the four slots a first push would make room for.
                     self.record.hello.reserve_exact(1);
@@ -476,24 +609,25 @@ impl Session {
                     Slot::Other
                 }
             }
-            Verb::StartTls if self.record.starttls.is_none() => {
+            // The latest STARTTLS is the one that decides; a refused one before it is kept
+            // in `starttls_refused` when its reply comes.
+            Verb::StartTls => {
                 self.record.starttls = Some(Exchange {
                     command: command.clone(),
                     reply: None,
                 });
                 Slot::StartTls
             }
-            Verb::Bdat => {
-                if let Some((size, _last)) = parsed.and_then(|c| parse::bdat_args(c.args)) {
-                    self.client_mode = ClientMode::Chunk { remaining: size };
-                }
-                Slot::Other
-            }
             _ => Slot::Other,
         };
-        let awaited = machine::awaits_reply(verb);
-        self.awaiting = awaited;
-        self.expect_reply(slot, awaited, command);
+        let bdat = match verb {
+            Verb::Bdat => parsed
+                .and_then(|c| parse::bdat_args(c.args))
+                .map(|(size, _last)| size),
+            _ => None,
+        };
+        self.step(Event::Command { verb, bdat });
+        self.expect_reply(slot, machine::awaited(verb), command);
     }
 
     fn keep_capped_masked(&mut self, command: Command) -> Slot {
@@ -520,20 +654,16 @@ impl Session {
         }
     }
 
-    fn client_tls(&mut self, bytes: &[u8], frame: u64) {
-        self.client_tls_started = true;
-        if let Some(sniffer) = self.sniffer.as_mut() {
-            sniffer.feed(Direction::ToServer, bytes, frame);
-        }
-    }
-
     // ---- server side -------------------------------------------------------------------
 
     fn process_server(&mut self) {
-        while !self.server_tls {
+        while let State::Plain { .. } = self.state {
             if looks_like_tls_record(self.server.peek()) {
-                self.tls_unannounced();
-                return;
+                let context_lost = self.context_lost();
+                if let Effect::BeginTls(start) = self.step(Event::ServerTls { context_lost }) {
+                    self.begin_tls(start);
+                    return;
+                }
             }
             let Some(Line { bytes, frame, .. }) = self.server.next_line() else {
                 return;
@@ -546,13 +676,12 @@ impl Session {
             self.reply_line(&line, frame);
             self.keep_line_buffer(line);
         }
-        // The reply to STARTTLS switched the server to TLS: what follows it in the buffer
-        // was sent after the 220.
-        let rest = self.server.peek().to_vec();
-        let frame = self.server.front_frame();
-        self.server.consume(rest.len());
-        if !rest.is_empty() {
-            self.server_tls_bytes(&rest, frame);
+        if self.state == State::TlsDue && !self.server.is_empty() {
+            // What followed the 220 in the same bytes was sent before the client began TLS.
+            let rest = self.server.peek().to_vec();
+            let frame = self.server.front_frame();
+            self.server.consume(rest.len());
+            self.data(Direction::ToClient, &rest, frame);
         }
     }
 
@@ -571,10 +700,13 @@ impl Session {
                 Some(reply) => push_capped(reply, line),
                 // A stray line outside any reply: nothing to match it to. Before the greeting
                 // it means the server does not speak SMTP (an IMAP `* OK`, say).
-                None => self.greeting_expected = false,
+                None => {
+                    self.step(Event::StrayLine);
+                }
             }
             return;
         };
+        self.spoke_smtp = true;
         let reply = self.partial_reply.get_or_insert_with(|| Reply {
             code: parsed.code,
             frame,
@@ -594,29 +726,33 @@ impl Session {
     }
 
     fn reply(&mut self, reply: Reply) {
-        if reply.code == 334 && self.awaiting.is_none() && self.client_mode == ClientMode::Commands
-        {
-            // A challenge to an AUTH the capture did not show (it starts mid-exchange): the
-            // client's next line is a credential all the same (RFC 4954 §4).
-            self.client_mode = ClientMode::SaslResponse;
-        }
-        if self.greeting_expected {
-            self.greeting_expected = false;
-            // With the connection's start in the capture, the first reply is the greeting
-            // whatever it says. Without it, only a greeting code (RFC 5321 §4.2: 220, or 554
-            // refusing service) answering no command we saw can be one; a `250` there answers
-            // a command from before the capture began.
-            let greeting_code = matches!(reply.code, 220 | 554);
-            if self.record.handshake_seen || (self.pending.is_empty() && greeting_code) {
-                self.record.dialogue_start_seen = true;
-                self.record.greeting = Some(reply);
-                return;
-            }
+        let code = reply.code;
+        // With the connection's start in the capture, the first reply is the greeting
+        // whatever it says. Without it, only a greeting code (RFC 5321 §4.2: 220, or 554 / 421
+        // refusing service) answering no command we saw can be one; a `250` there answers a
+        // command from before the capture began.
+        let greeting = self.record.handshake_seen
+            || (self.pending.is_empty() && matches!(code, 220 | 554 | 421));
+        let answers = self.pending.front().and_then(|p| p.awaited);
+        let effect = self.step(Event::Reply {
+            code,
+            greeting,
+            answers,
+        });
+        if effect == Effect::Greeting {
+            self.record.dialogue_start_seen = true;
+            self.record.greeting = Some(reply);
+            return;
         }
         let Some(pending) = self.pending.pop_front() else {
             return;
         };
-        let code = reply.code;
+        if effect == Effect::AnswerAfterUpgrade
+            && code < 400
+            && self.record.plaintext_answered.is_none()
+        {
+            self.record.plaintext_answered = Some(reply.frame);
+        }
         if code == 530 && self.record.tls_required.is_none() {
             self.record.tls_required = Some(Exchange {
                 command: pending.command.clone(),
@@ -629,27 +765,28 @@ impl Session {
             Slot::StartTls => {
                 if let Some(starttls) = self.record.starttls.as_mut() {
                     starttls.reply = Some(reply);
+                    if code != 220 && self.record.starttls_refused.is_none() {
+                        self.record.starttls_refused = Some(starttls.clone());
+                    }
                 }
             }
             Slot::Other => {}
         }
-        if let Some(awaited) = pending.awaited {
-            if self.awaiting == Some(awaited) {
-                self.awaiting = None;
-                self.client_mode = machine::after_reply(awaited, code);
-                if awaited == Awaited::StartTls {
-                    self.check_command_injection();
-                    if self.client_mode == ClientMode::Tls {
-                        self.server_tls = true;
-                        self.sniffer = Some(Box::default());
-                    }
-                }
+        match effect {
+            Effect::Upgrade => {
+                self.check_command_injection();
                 self.process_client();
             }
+            Effect::StartTlsRefused => {
+                self.check_pipelined_after_starttls();
+                self.process_client();
+            }
+            _ if pending.awaited.is_some() => self.process_client(),
+            _ => {}
         }
     }
 
-    /// S8: client bytes that followed `STARTTLS` before the server had answered it.
+    /// S8: client bytes that followed `STARTTLS` before the server had answered it `220`.
     fn check_command_injection(&mut self) {
         let held = self.client.peek();
         let is_client_hello = held.len() >= 2 && held[0] == 0x16 && held[1] == 3;
@@ -659,27 +796,24 @@ impl Session {
                 frame: self.client.front_frame(),
                 bytes: WireText::new(&redact_credentials(held)),
             });
-        }
-        if self.client_mode == ClientMode::Tls && !is_client_hello {
             // Injected commands are never TLS: do not let them count as the handshake.
             self.client.consume(self.client.len());
         }
     }
 
-    fn server_tls_bytes(&mut self, bytes: &[u8], frame: u64) {
-        if !self.client_tls_started && !self.record.implicit_tls {
-            // S9: the server spoke after its 220 before the client began TLS.
-            if self.record.response_injection.is_none() {
-                self.record.response_injection = Some(Evidence {
-                    direction: Direction::ToClient,
-                    frame,
-                    bytes: WireText::new(bytes),
-                });
-            }
-            return;
-        }
-        if let Some(sniffer) = self.sniffer.as_mut() {
-            sniffer.feed(Direction::ToClient, bytes, frame);
+    /// Client commands pipelined behind a STARTTLS that was refused: read in plaintext, as
+    /// they should be, and noted (RFC 2920 §3.1: STARTTLS ends a group).
+    fn check_pipelined_after_starttls(&mut self) {
+        let held = self.client.peek();
+        if !held.is_empty()
+            && !looks_like_tls_record(held)
+            && self.record.starttls_pipelined.is_none()
+        {
+            self.record.starttls_pipelined = Some(Evidence {
+                direction: Direction::ToServer,
+                frame: self.client.front_frame(),
+                bytes: WireText::new(&redact_credentials(held)),
+            });
         }
     }
 
@@ -698,7 +832,14 @@ impl Session {
         if let Some(mut reply) = self.partial_reply.take() {
             // A reply cut by the end of the capture: keep what arrived.
             reply.partial = true;
-            if self.greeting_expected && self.record.greeting.is_none() {
+            let greeting_due = matches!(
+                self.state,
+                State::Plain {
+                    stage: Stage::Greeting,
+                    ..
+                }
+            );
+            if greeting_due && self.record.greeting.is_none() {
                 self.record.greeting = Some(reply);
             } else if let Some(pending) = self.pending.front() {
                 match pending.slot {
@@ -711,6 +852,17 @@ impl Session {
                     _ => {}
                 }
             }
+        }
+        if self.client_mode() == Some(Client::Awaiting(Awaited::StartTls))
+            && (self.sniffer.is_some() || looks_like_tls_record(self.client.peek()))
+        {
+            // The client went to TLS behind a STARTTLS whose reply the capture does not hold:
+            // what it sent tells how far its side of the handshake got.
+            let held = self.client.peek().to_vec();
+            let frame = self.client.front_frame();
+            self.sniffer
+                .get_or_insert_with(Box::default)
+                .feed(Direction::ToServer, &held, frame);
         }
         if let Some(sniffer) = self.sniffer.take() {
             self.record.tls_established = sniffer.is_established();

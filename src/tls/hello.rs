@@ -169,6 +169,9 @@ pub struct ClientHello {
     pub sni: Option<String>,
     /// The ClientHello came in the old SSLv2 record format.
     pub sslv2_format: bool,
+    /// `legacy_session_id` (at most 32 bytes; empty when none): a TLS ≤ 1.2 server that
+    /// echoes a non-empty one resumes that session. Not serialized.
+    pub session_id: Vec<u8>,
 }
 
 impl ClientHello {
@@ -218,6 +221,9 @@ pub struct ServerHello {
     /// RFC 8446 downgrade sentinel in the random, only looked for when the negotiated
     /// version is below TLS 1.3 (in a 1.3 ServerHello those bytes are just random).
     pub downgrade_sentinel: Option<DowngradeSentinel>,
+    /// `legacy_session_id_echo` (at most 32 bytes; empty when none). Not serialized.
+    #[serde(skip)]
+    pub session_id: Vec<u8>,
 }
 
 /// The result of looking at a ServerHello message.
@@ -256,6 +262,7 @@ pub(crate) fn client_hello_facts(ch: &TlsClientHelloContents<'_>, frame: u64) ->
         supported_versions: Vec::new(),
         sni: None,
         sslv2_format: false,
+        session_id: session_id(ch.session_id),
     };
     for one in extension_slices(ch.ext.unwrap_or_default()) {
         let ty = extension_type(one);
@@ -283,10 +290,20 @@ pub(crate) fn client_hello_facts(ch: &TlsClientHelloContents<'_>, frame: u64) ->
     out
 }
 
-/// Facts from a ServerHello body (as tls-parser gives it: version, random, cipher, extensions).
+/// Longest session id kept (the protocol's limit, RFC 5246 §7.4.1.2).
+const MAX_SESSION_ID: usize = 32;
+
+fn session_id(id: Option<&[u8]>) -> Vec<u8> {
+    let id = id.unwrap_or_default();
+    id[..id.len().min(MAX_SESSION_ID)].to_vec()
+}
+
+/// Facts from a ServerHello body (as tls-parser gives it: version, random, session id,
+/// cipher, extensions).
 pub(crate) fn server_hello_facts(
     legacy_version: u16,
     random: &[u8],
+    session: Option<&[u8]>,
     cipher: u16,
     ext: Option<&[u8]>,
     frame: u64,
@@ -320,6 +337,7 @@ pub(crate) fn server_hello_facts(
         legacy_version,
         cipher: CipherSuite(cipher),
         downgrade_sentinel,
+        session_id: session_id(session),
     })
 }
 
@@ -381,7 +399,7 @@ mod tests {
     #[test]
     fn hello_retry_request_is_not_final() {
         assert_eq!(
-            server_hello_facts(0x0303, &HELLO_RETRY_REQUEST_RANDOM, 0x1301, None, 1),
+            server_hello_facts(0x0303, &HELLO_RETRY_REQUEST_RANDOM, None, 0x1301, None, 1),
             ServerHelloKind::HelloRetryRequest
         );
     }

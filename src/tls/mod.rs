@@ -163,6 +163,41 @@ pub struct Malformed {
     pub what: String,
 }
 
+/// Whether the server certificate could be seen, and if not, why: a `null` certificate
+/// must not read as "fine".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum CertificateVisibility {
+    /// The Certificate message was read ([`TlsFacts::certificate`]).
+    #[serde(rename = "visible")]
+    Visible,
+    /// TLS 1.3: the certificate travels encrypted after ServerHello.
+    #[serde(rename = "not visible (TLS 1.3)")]
+    NotVisibleTls13,
+    /// A resumed TLS ≤ 1.2 session: the ServerHello echoes the client's non-empty session
+    /// id, or the server's ChangeCipherSpec follows its ServerHello without a Certificate
+    /// (session tickets). No certificate is sent.
+    #[serde(rename = "not visible (resumed)")]
+    NotVisibleResumed,
+    /// Not in the capture (yet): no ServerHello, or the capture ends or has a gap before the
+    /// Certificate message, or it could not be parsed.
+    #[default]
+    #[serde(rename = "not seen")]
+    NotSeen,
+}
+
+impl CertificateVisibility {
+    /// The text of the JSON value: `visible`, `not visible (TLS 1.3)`, `not visible
+    /// (resumed)` or `not seen`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateVisibility::Visible => "visible",
+            CertificateVisibility::NotVisibleTls13 => "not visible (TLS 1.3)",
+            CertificateVisibility::NotVisibleResumed => "not visible (resumed)",
+            CertificateVisibility::NotSeen => "not seen",
+        }
+    }
+}
+
 /// Everything learnt about one connection's TLS. Per-direction arrays are indexed by
 /// [`dir_index`] (`ToServer` = 0, `ToClient` = 1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -175,6 +210,8 @@ pub struct TlsFacts {
     pub hello_retry_request: Option<u64>,
     /// The server certificate (only visible in TLS ≤ 1.2).
     pub certificate: Option<Certificate>,
+    /// Whether [`TlsFacts::certificate`] could be seen, and if not, why.
+    pub certificate_visibility: CertificateVisibility,
     /// Cleartext alerts, in order, at most [`MAX_ALERTS`].
     pub alerts: Vec<Alert>,
     /// TLS 1.3: a first encrypted record of alert size (see [`EncryptedAlert`]).
@@ -452,6 +489,7 @@ impl TlsSniffer {
                 supported_versions: Vec::new(),
                 sni: None,
                 sslv2_format: true,
+                session_id: Vec::new(),
             });
         }
     }
@@ -532,6 +570,17 @@ impl TlsSniffer {
             return;
         };
         let tls13 = sh.version.is_tls13();
+        let server_ccs_first = i == 1
+            && appdata_len.is_none()
+            && !tls13
+            && self.facts.encrypted_from[1].is_none()
+            && !self.dirs[1].cert_tried
+            && !self.dirs[1].hs.overflowed();
+        if server_ccs_first && self.facts.certificate_visibility == CertificateVisibility::NotSeen {
+            // TLS ≤ 1.2: the server's ChangeCipherSpec right after its ServerHello, no
+            // Certificate in between: an abbreviated (resumed) handshake.
+            self.facts.certificate_visibility = CertificateVisibility::NotVisibleResumed;
+        }
         self.facts.encrypted_from[i].get_or_insert(frame);
         let d = &mut self.dirs[i];
         let mut alert_sized_first = false;
@@ -628,6 +677,16 @@ impl TlsSniffer {
                 if sh.version.is_tls13() {
                     // Everything after a TLS 1.3 ServerHello is encrypted.
                     self.dirs[1].encrypted = true;
+                    self.facts.certificate_visibility = CertificateVisibility::NotVisibleTls13;
+                } else if !sh.session_id.is_empty()
+                    && self
+                        .facts
+                        .client_hello
+                        .as_ref()
+                        .is_some_and(|ch| ch.session_id == sh.session_id)
+                {
+                    // The server took up the session the client offered to resume.
+                    self.facts.certificate_visibility = CertificateVisibility::NotVisibleResumed;
                 }
                 self.facts.server_hello = Some(sh);
             }
@@ -637,7 +696,10 @@ impl TlsSniffer {
             HsEvent::Certificate(result, frame) => {
                 self.dirs[i].cert_tried = true;
                 match result {
-                    Ok(cert) => self.facts.certificate = Some(cert),
+                    Ok(cert) => {
+                        self.facts.certificate = Some(cert);
+                        self.facts.certificate_visibility = CertificateVisibility::Visible;
+                    }
                     Err(e) => self.facts.note(dir, frame, format!("certificate: {e}")),
                 }
             }
@@ -676,11 +738,16 @@ fn parse_message(msg: &[u8], frame: u64, want: Want) -> HsEvent {
         (CLIENT_HELLO, Some(TlsMessageHandshake::ClientHello(ch))) => {
             HsEvent::ClientHello(client_hello_facts(&ch, frame))
         }
-        (SERVER_HELLO, Some(TlsMessageHandshake::ServerHello(sh))) => {
-            server_hello_event(sh.version.0, sh.random, sh.cipher.0, sh.ext, frame)
-        }
+        (SERVER_HELLO, Some(TlsMessageHandshake::ServerHello(sh))) => server_hello_event(
+            sh.version.0,
+            sh.random,
+            sh.session_id,
+            sh.cipher.0,
+            sh.ext,
+            frame,
+        ),
         (SERVER_HELLO, Some(TlsMessageHandshake::ServerHelloV13Draft18(sh))) => {
-            server_hello_event(sh.version.0, sh.random, sh.cipher.0, sh.ext, frame)
+            server_hello_event(sh.version.0, sh.random, None, sh.cipher.0, sh.ext, frame)
         }
         (CERTIFICATE, Some(TlsMessageHandshake::Certificate(c))) => match c.cert_chain.first() {
             Some(leaf) => HsEvent::Certificate(
@@ -698,11 +765,12 @@ fn parse_message(msg: &[u8], frame: u64, want: Want) -> HsEvent {
 fn server_hello_event(
     version: u16,
     random: &[u8],
+    session_id: Option<&[u8]>,
     cipher: u16,
     ext: Option<&[u8]>,
     frame: u64,
 ) -> HsEvent {
-    match server_hello_facts(version, random, cipher, ext, frame) {
+    match server_hello_facts(version, random, session_id, cipher, ext, frame) {
         ServerHelloKind::Final(sh) => HsEvent::ServerHello(sh),
         ServerHelloKind::HelloRetryRequest => HsEvent::HelloRetryRequest(frame),
     }

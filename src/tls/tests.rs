@@ -728,3 +728,110 @@ fn stops_wanting_some_records_after_a_failure() {
     assert!(!s.wants_more());
     assert!(s.has_failed() && !s.is_established());
 }
+
+/// A TLS record of content type `ct`.
+fn tls_record(ct: u8, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![ct, 3, 3];
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+/// A handshake record holding one message of type `ty`.
+fn handshake_record(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty];
+    m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    m.extend_from_slice(body);
+    tls_record(22, &m)
+}
+
+/// A TLS 1.2 ClientHello (or ServerHello body when `server`) with the given session id.
+fn hello_body(server: bool, session_id: &[u8]) -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend_from_slice(&[0x5a; 32]);
+    b.push(session_id.len() as u8);
+    b.extend_from_slice(session_id);
+    if server {
+        b.extend_from_slice(&[0xc0, 0x2f, 0]);
+    } else {
+        b.extend_from_slice(&[0, 2, 0xc0, 0x2f, 1, 0]);
+    }
+    b
+}
+
+/// An abbreviated TLS 1.2 handshake (RFC 5246 §7.3): ServerHello, then the server's
+/// ChangeCipherSpec and Finished, no Certificate.
+fn abbreviated(client_sid: &[u8], server_sid: &[u8]) -> Chunks {
+    let mut server = handshake_record(2, &hello_body(true, server_sid));
+    server.extend(tls_record(20, &[1]));
+    server.extend(tls_record(22, &[0x77; 40])); // encrypted Finished
+    let mut client = tls_record(20, &[1]);
+    client.extend(tls_record(22, &[0x66; 40]));
+    vec![
+        (
+            ToServer,
+            handshake_record(1, &hello_body(false, client_sid)),
+        ),
+        (ToClient, server),
+        (ToServer, client),
+        (ToClient, tls_record(23, &[0x55; 60])),
+    ]
+}
+
+/// Issue 13 case 17: the certificate's visibility, detected from the handshake.
+#[test]
+fn case_17_certificate_visibility() {
+    use CertificateVisibility as C;
+    let visibility = |c: &Chunks| {
+        let whole = run(c, Split::Whole);
+        let bytewise = run(c, Split::Bytewise);
+        assert_eq!(whole.facts(), bytewise.facts());
+        whole.facts().certificate_visibility
+    };
+    assert_eq!(visibility(&chunks(vector!("tls12-ok.bin"))), C::Visible);
+    assert_eq!(
+        visibility(&chunks(vector!("tls13-ok.bin"))),
+        C::NotVisibleTls13
+    );
+    assert_eq!(
+        visibility(&chunks(vector!("tls13-hrr.bin"))),
+        C::NotVisibleTls13
+    );
+    // Resumed by session id: the ServerHello echoes the client's.
+    let sid = [0xab; 32];
+    let s = run(&abbreviated(&sid, &sid), Split::Whole);
+    assert_eq!(s.facts().certificate_visibility, C::NotVisibleResumed);
+    assert!(s.is_established() && s.facts().certificate.is_none());
+    // Resumed by ticket (empty or new session id): CCS right after ServerHello.
+    assert_eq!(
+        visibility(&abbreviated(&[], &[0xcd; 32])),
+        C::NotVisibleResumed
+    );
+    // Only the ClientHello in the capture, or a ServerHello then nothing: not seen.
+    let full = chunks(vector!("tls12-ok.bin"));
+    assert_eq!(visibility(&full[..1].to_vec()), C::NotSeen);
+    let server_hello_only = vec![
+        (ToServer, handshake_record(1, &hello_body(false, &sid))),
+        (
+            ToClient,
+            handshake_record(2, &hello_body(true, &[0x01; 32])),
+        ),
+    ];
+    assert_eq!(visibility(&server_hello_only), C::NotSeen);
+    // The JSON value.
+    let j = serde_json::to_value(run(&full, Split::Whole).facts()).unwrap();
+    assert_eq!(j["certificate_visibility"], "visible");
+    let j = serde_json::to_value(run(&chunks(vector!("tls13-ok.bin")), Split::Whole).facts());
+    assert_eq!(
+        j.unwrap()["certificate_visibility"],
+        "not visible (TLS 1.3)"
+    );
+    for v in [
+        C::Visible,
+        C::NotVisibleTls13,
+        C::NotVisibleResumed,
+        C::NotSeen,
+    ] {
+        assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+    }
+}

@@ -84,7 +84,10 @@ fn json_document_field_by_field() {
         kinds,
         vec!["masked-keyword", "auth-before-tls", "cleartext-mail"]
     );
-    assert_eq!(findings[0]["evidence"], "250-XXXXXXXA");
+    assert_eq!(
+        findings[0]["evidence"],
+        "250-XXXXXXXA (8 characters: could be STARTTLS)"
+    );
     assert_eq!(findings[0]["severity"], "high");
     assert!(findings[0]["frame"].as_u64().unwrap() > 0);
     assert_eq!(stripped["auth"]["mechanism"], "PLAIN");

@@ -6,9 +6,12 @@ mod common;
 
 mod cli;
 mod corpus;
+mod dialogue_cases;
 mod edge_cases;
 mod fixtures;
 mod flows;
 mod hostile;
 mod proptests;
 mod rotation;
+mod tcp_tls_cases;
+mod threads;

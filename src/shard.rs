@@ -1,0 +1,158 @@
+//! One capture on several cores (`--threads`): the connections are split into shards by a
+//! hash of their addresses, one analyzer per shard, and their sessions are merged back into
+//! exactly the order, findings and summary one analyzer gives.
+//!
+//! Every shard reads the whole input itself and keeps only its own connections: reading and
+//! the first look at a frame cost next to nothing (the file comes from the page cache, and
+//! most frames are dropped after a look at their ports), while sharing frames between threads
+//! would cost a copy and a hand-over per frame. What depends on more than one connection is
+//! done once, by the merge: counting sessions and the streaming `inconsistent-offer` check.
+//! Frames are counted by shard 0 alone. Idle sweeps happen at the same frames in every shard,
+//! since every shard sees every frame's time.
+//!
+//! The merge takes, from the shards' queues, always the session handed over first
+//! ([`Handover`]: frame, then sweep, then first frame), so it needs a word from every shard
+//! before it can hand on anything: each shard says every [`PASS_EVERY`] frames that it has
+//! sent everything up to there. Queues are bounded, so memory is too. Only an input that can
+//! be opened once per shard (a file, not a pipe) is split; the caller decides.
+
+use std::hash::BuildHasher;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+
+use crate::analyzer::{Config, OfferHistory, Shard, Summary};
+use crate::capture::file::Progress;
+use crate::classify::SessionReport;
+use crate::parallel::InputError;
+use crate::{Handover, Outcome};
+
+/// A shard says it has sent everything up to a frame this often (in frames).
+pub const PASS_EVERY: u64 = 1024;
+/// Items a shard may queue ahead of the merge.
+const QUEUE: usize = 4096;
+
+enum Item {
+    Session(Handover, Box<SessionReport>),
+    /// Everything up to this frame was sent.
+    Passed(u64),
+    Done(Result<Outcome, InputError>),
+}
+
+impl Item {
+    fn key(&self) -> Handover {
+        match self {
+            Item::Session(at, _) => *at,
+            Item::Passed(frame) => Handover::passed(*frame),
+            Item::Done(_) => Handover::LAST,
+        }
+    }
+}
+
+/// Analyses the input `open` gives with `shards` analyzers at once, handing `on_session`
+/// each session in the order one analyzer would. `on_session` returning `Break`, or `stop`
+/// set, ends it early (as [`crate::parallel::analyze_inputs`] does).
+pub fn analyze_sharded<R: Read + Send>(
+    shards: usize,
+    open: impl Fn() -> io::Result<R> + Sync,
+    config: &Config,
+    progress: Option<&Progress>,
+    stop: &AtomicBool,
+    mut on_session: impl FnMut(SessionReport) -> ControlFlow<()>,
+) -> Result<Outcome, InputError> {
+    let shards = shards.max(1);
+    let seed = foldhash::fast::RandomState::default().hash_one(0u8);
+    let (senders, receivers): (Vec<_>, Vec<Receiver<Item>>) =
+        (0..shards).map(|_| mpsc::sync_channel(QUEUE)).unzip();
+    std::thread::scope(|scope| {
+        for (index, tx) in senders.into_iter().enumerate() {
+            let config = Config {
+                shard: Some(Shard {
+                    index,
+                    count: shards,
+                    seed,
+                }),
+                ..config.clone()
+            };
+            let open = &open;
+            // Every shard reads the whole input: only the first counts its bytes.
+            let progress = progress.filter(|_| index == 0);
+            scope.spawn(move || {
+                let result = open().map_err(InputError::Open).and_then(|input| {
+                    crate::drive(
+                        input,
+                        &config,
+                        progress,
+                        || stop.load(Ordering::Relaxed),
+                        &mut |at, session| {
+                            let _ = tx.send(Item::Session(at, Box::new(session)));
+                        },
+                        |frame| {
+                            if frame % PASS_EVERY == 0 {
+                                let _ = tx.send(Item::Passed(frame));
+                            }
+                        },
+                    )
+                    .map_err(InputError::Capture)
+                });
+                let _ = tx.send(Item::Done(result));
+            });
+        }
+        let result = merge(&receivers, stop, &mut on_session);
+        // Shards still sending (after a stop) see the queues gone and end.
+        drop(receivers);
+        result
+    })
+}
+
+/// Hands on the shards' sessions in order, then puts their outcomes together.
+fn merge(
+    receivers: &[Receiver<Item>],
+    stop: &AtomicBool,
+    on_session: &mut impl FnMut(SessionReport) -> ControlFlow<()>,
+) -> Result<Outcome, InputError> {
+    let next = |rx: &Receiver<Item>| {
+        rx.recv().unwrap_or_else(|_| {
+            Item::Done(Err(InputError::Open(io::Error::other(
+                "an analysis thread stopped",
+            ))))
+        })
+    };
+    let mut fronts: Vec<Item> = receivers.iter().map(next).collect();
+    let mut offers = OfferHistory::default();
+    let mut sessions = Summary::default();
+    loop {
+        let (shard, key) = fronts
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (i, item.key()))
+            .min_by_key(|&(i, key)| (key, i))
+            .expect("at least one shard");
+        if key == Handover::LAST {
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err(InputError::Open(io::Error::other("stopped")));
+        }
+        let item = std::mem::replace(&mut fronts[shard], next(&receivers[shard]));
+        if let Item::Session(_, mut report) = item {
+            offers.observe(&mut report);
+            sessions.count(&report);
+            if on_session(*report).is_break() {
+                stop.store(true, Ordering::Relaxed);
+                return Err(InputError::Open(io::Error::other("stopped")));
+            }
+        }
+    }
+    let mut outcomes = fronts.into_iter().map(|item| match item {
+        Item::Done(result) => result,
+        _ => unreachable!("every shard is done"),
+    });
+    let mut outcome = outcomes.next().expect("at least one shard")?;
+    for other in outcomes {
+        outcome.summary.merge(&other?.summary);
+    }
+    outcome.summary.merge(&sessions);
+    Ok(outcome)
+}
