@@ -11,7 +11,8 @@
 #
 #   sudo scripts/live-load.sh                          # default port filter, 1 copy
 #   sudo ANY_PORT=1 LOOPS=3 scripts/live-load.sh       # all TCP, the file replayed 3 times
-#   sudo BUFFER_KIB=256 RATES=topspeed scripts/live-load.sh    # force drops: a small -B
+#   sudo PARALLEL=2 scripts/live-load.sh              # two tcpreplay processes at once
+#   sudo BUFFER_KIB=512 RATES=topspeed scripts/live-load.sh    # force drops: a small -B
 #
 # Settings (environment): MB (size of the generated capture, default 200), RATES (packets/s,
 # or 'topspeed'; default "50000 100000 200000 topspeed"), LOOPS (copies replayed, each with its
@@ -54,6 +55,14 @@ trap cleanup EXIT
 
 "$GEN" mixed "$WORK/mixed.pcap" "$MB" >"$WORK/gen.log"
 EXPECTED=$WORK/mixed.pcap.expected.json
+# PARALLEL=N: N tcpreplay processes at once, each replaying a copy with its own addresses
+# (tcprewrite --seed rewrites every IP address).
+PARALLEL=${PARALLEL:-1}
+FILES=("$WORK/mixed.pcap")
+for i in $(seq 2 "$PARALLEL"); do
+    tcprewrite --seed="$i" --fixcsum -i "$WORK/mixed.pcap" -o "$WORK/mixed$i.pcap"
+    FILES+=("$WORK/mixed$i.pcap")
+done
 
 # Two namespaces joined by a veth: tcpreplay sends on one end, mailtap listens on the other.
 ip netns add "$A"
@@ -73,7 +82,7 @@ else
 fi
 [ -n "${BUFFER_KIB:-}" ] && args+=(-B "$BUFFER_KIB")
 
-echo "capture: $(jq -c '{frames, sessions, verdicts}' "$EXPECTED") x $LOOPS copies; mailtap ${args[*]}"
+echo "capture: $(jq -c '{frames, sessions, verdicts}' "$EXPECTED") x $LOOPS loops x $PARALLEL tcpreplay; mailtap ${args[*]}"
 printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
     veth_drop sessions right wrong missing gap cpu_s rss_kib
 status=0
@@ -90,16 +99,21 @@ for rate in $RATES; do
     [ "$rate" = topspeed ] && speed=(--topspeed)
     loop=()
     [ "$LOOPS" -gt 1 ] && loop=(--loop="$LOOPS" --unique-ip)
-    ip netns exec "$A" tcpreplay -q -i vload0 "${speed[@]}" "${loop[@]}" "$WORK/mixed.pcap" \
-        >"$WORK/replay.log" 2>&1
+    replayers=()
+    for i in "${!FILES[@]}"; do
+        ip netns exec "$A" tcpreplay -q -i vload0 "${speed[@]}" "${loop[@]}" "${FILES[$i]}" \
+            >"$WORK/replay$i.log" 2>&1 &
+        replayers+=($!)
+    done
+    for pid in "${replayers[@]}"; do wait "$pid"; done
     sleep 2
     kill -INT "$MT"
     wait "$TIME_PID" || true
     MT=
-    replayed=$(grep -oE 'Actual: [0-9]+ packets' "$WORK/replay.log" | grep -oE '[0-9]+' | head -1)
+    replayed=$(cat "$WORK"/replay*.log | grep -oE 'Actual: [0-9]+ packets' | grep -oE '[0-9]+' | awk '{ n += $1 } END { print n }')
     read -r received dropped < <(sed -nE 's/.* ([0-9]+) packets received by filter, ([0-9]+) dropped by kernel.*/\1 \2/p' "$WORK/mailtap.err" | tail -1)
     read -r usr sys rss <"$WORK/time.txt"
-    read -r sessions right wrong missing gap < <(python3 - "$EXPECTED" "$WORK/sessions.jsonl" "$LOOPS" <<'PY'
+    read -r sessions right wrong missing gap < <(python3 - "$EXPECTED" "$WORK/sessions.jsonl" "$((LOOPS * PARALLEL))" <<'PY'
 import json, sys, collections
 want = json.load(open(sys.argv[1]))["verdicts"]
 loops = int(sys.argv[3])
