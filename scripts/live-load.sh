@@ -2,7 +2,8 @@
 # Load test of live capture: tcpreplay replays a generated capture (SMTP sessions of every
 # verdict amid bulk traffic: examples/gen_captures.rs `mixed`) over a veth pair between two
 # network namespaces at rising rates, then at top speed, while `mailtap -i` watches the other
-# end with --format jsonl. One row per rate: packets replayed, received and dropped by the
+# end with --format jsonl. One row per rate: the rate asked and reached (packets/s, all
+# tcpreplay processes together), packets replayed, received and dropped by the
 # kernel (libpcap's counts) and by the receiving veth before the capture saw them (its
 # rx_dropped: the backlog was full), sessions reported, sessions whose verdict matches what the
 # generator wrote, sessions with a verdict the generator never wrote for them (wrong: must be
@@ -60,7 +61,7 @@ EXPECTED=$WORK/mixed.pcap.expected.json
 PARALLEL=${PARALLEL:-1}
 FILES=("$WORK/mixed.pcap")
 for i in $(seq 2 "$PARALLEL"); do
-    tcprewrite --seed="$i" --fixcsum -i "$WORK/mixed.pcap" -o "$WORK/mixed$i.pcap"
+    tcprewrite --seed="$i" --fixcsum -i "$WORK/mixed.pcap" -o "$WORK/mixed$i.pcap" 2>"$WORK/tcprewrite.log"
     FILES+=("$WORK/mixed$i.pcap")
 done
 
@@ -83,8 +84,8 @@ fi
 [ -n "${BUFFER_KIB:-}" ] && args+=(-B "$BUFFER_KIB")
 
 echo "capture: $(jq -c '{frames, sessions, verdicts}' "$EXPECTED") x $LOOPS loops x $PARALLEL tcpreplay; mailtap ${args[*]}"
-printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' rate replayed received dropped \
-    veth_drop sessions right wrong missing gap cpu_s rss_kib
+printf '%-10s %9s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' rate pps replayed received \
+    dropped veth_drop sessions right wrong missing gap cpu_s rss_kib
 status=0
 for rate in $RATES; do
     rm -f "$WORK/mailtap.err" "$WORK/time.txt"
@@ -136,7 +137,8 @@ PY
     cpu=$(echo "$usr $sys" | awk '{ printf "%.1f", $1 + $2 }')
     veth_now=$(ip netns exec "$B" cat /sys/class/net/vload1/statistics/rx_dropped)
     veth_drop=$((veth_now - veth_before))
-    printf '%-10s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' "$rate" "${replayed:-?}" \
+    pps=$(cat "$WORK"/replay*.log | grep -oE '[0-9.]+ pps' | awk '{ n += $1 } END { printf "%d", n }')
+    printf '%-10s %9s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %9s\n' "$rate" "$pps" "${replayed:-?}" \
         "${received:-?}" "${dropped:-?}" "$veth_drop" "$sessions" "$right" "$wrong" "$missing" "$gap" "$cpu" "$rss"
     grep -E "dropped by kernel|capture gap" "$WORK/mailtap.err" | grep -v "stats:" | sed 's/^/    /' >"$WORK/lines.txt" || true
     [ -n "${VERBOSE:-}" ] && cat "$WORK/lines.txt"
