@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::capture::{Frame, Timestamp};
+use crate::capture::{Frame, LinkType, Timestamp};
 use crate::classify::{self, FindingKind, SessionReport};
 use crate::decode::{self, Lazy, Skip, TcpSegment};
 use crate::reassembly::{Chunk, Closing, Connection, StreamStats};
@@ -61,9 +61,10 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// By the addresses alone: a connection seen on several interfaces stays in one shard.
     fn owns(&self, key: &FlowKey) -> bool {
         use std::hash::BuildHasher;
-        let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(key);
+        let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(key.on(0));
         // The high bits: foldhash mixes them best.
         ((u128::from(hash) * self.count as u128) >> 64) as usize == self.index
     }
@@ -195,6 +196,12 @@ struct OpenFlow {
 
 enum Entry {
     Open(Box<OpenFlow>),
+    /// The other direction of the flow open on interface `target`, seen on this interface
+    /// (asymmetric routing: out on one interface, back on another).
+    Alias {
+        target: u64,
+        last_seen: Timestamp,
+    },
     /// Ended; kept a while so stragglers (the last ACK, a retransmission) start no new flow.
     Ended {
         since: Timestamp,
@@ -207,6 +214,7 @@ impl ByContent for Entry {
         match self {
             Entry::Open(flow) => matches!(flow.found, Found::ByContent { .. }),
             Entry::Ended { by_content, .. } => *by_content,
+            Entry::Alias { .. } => false,
         }
     }
 }
@@ -222,6 +230,8 @@ pub struct Analyzer {
     now: Timestamp,
     last_sweep: Timestamp,
     last_frame: u64,
+    /// The capture interfaces seen so far (see [`capture_interface`]); nearly always one.
+    interfaces: Vec<u64>,
 }
 
 impl Analyzer {
@@ -234,6 +244,7 @@ impl Analyzer {
             now: Timestamp::default(),
             last_sweep: Timestamp::default(),
             last_frame: 0,
+            interfaces: Vec::new(),
         }
     }
 
@@ -319,6 +330,9 @@ impl Analyzer {
             .filter_map(|(key, entry)| match entry {
                 Entry::Open(flow) => (self.now.seconds_since(flow.last_seen) >= timeout)
                     .then_some((flow.first_frame, *key)),
+                Entry::Alias { last_seen, .. } => {
+                    (self.now.seconds_since(*last_seen) >= timeout).then_some((0, *key))
+                }
                 Entry::Ended { since, .. } => {
                     (self.now.seconds_since(*since) >= TOMBSTONE_SECS).then_some((0, *key))
                 }
@@ -338,7 +352,7 @@ impl Analyzer {
             .iter()
             .filter_map(|(key, entry)| match entry {
                 Entry::Open(flow) => Some((flow.first_frame, *key)),
-                Entry::Ended { .. } => None,
+                Entry::Ended { .. } | Entry::Alias { .. } => None,
             })
             .collect();
         keys.sort_unstable_by_key(|(first, _)| *first);
@@ -355,7 +369,11 @@ impl Analyzer {
         frame: &Frame<'_>,
         out: &mut dyn FnMut(SessionReport),
     ) {
-        let key = FlowKey::of(segment);
+        let interface = capture_interface(frame);
+        if self.interfaces.len() < MAX_INTERFACES && !self.interfaces.contains(&interface) {
+            self.interfaces.push(interface);
+        }
+        let mut key = FlowKey::of(segment, interface);
         if self.config.shard.is_some_and(|shard| !shard.owns(&key)) {
             return;
         }
@@ -371,6 +389,15 @@ impl Analyzer {
                 self.start_and_advance(key, segment, frame, out)
             }
             Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
+            Some(Entry::Alias { target, last_seen }) => {
+                *last_seen = frame.ts;
+                key = key.on(*target);
+                match self.flows.get_mut(&key) {
+                    Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
+                    // the flow it stood for has ended: a straggler
+                    _ => return,
+                }
+            }
             Some(Entry::Ended { .. }) => {
                 // A new connection on the same addresses starts with a SYN; anything else
                 // belongs to the one that ended.
@@ -379,6 +406,18 @@ impl Analyzer {
                 }
                 self.flows.remove(&key);
                 self.start_and_advance(key, segment, frame, out)
+            }
+            None if self.interfaces.len() > 1 => {
+                let other = self.other_interface(key, segment);
+                if other == key {
+                    self.start_and_advance(key, segment, frame, out)
+                } else {
+                    key = other;
+                    match self.flows.get_mut(&key) {
+                        Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
+                        _ => return,
+                    }
+                }
             }
             None => self.start_and_advance(key, segment, frame, out),
         };
@@ -396,6 +435,38 @@ impl Analyzer {
             }
             After::End(end) => self.end_flow(key, end, out),
         }
+    }
+
+    /// A segment of a connection not (yet) tracked on its interface, in a capture of several
+    /// interfaces: if the connection is open on another interface and has never carried this
+    /// direction there, this is its way back (asymmetric routing), and an alias makes this
+    /// interface's segments go to that flow. Otherwise (the flow already carries this
+    /// direction, as when a router forwards the connection and both of its interfaces are
+    /// captured) it is a flow of its own on this interface.
+    fn other_interface(&mut self, key: FlowKey, segment: &TcpSegment<'_>) -> FlowKey {
+        for &other in &self.interfaces {
+            if other == key.2 {
+                continue;
+            }
+            let Some(Entry::Open(flow)) = self.flows.get(&key.on(other)) else {
+                continue;
+            };
+            let Some(dir) = flow.conn.direction_of(segment) else {
+                continue;
+            };
+            if flow.seen[usize::from(dir == Direction::ToClient)] {
+                return key;
+            }
+            self.flows.insert(
+                key,
+                Entry::Alias {
+                    target: other,
+                    last_seen: self.now,
+                },
+            );
+            return key.on(other);
+        }
+        key
     }
 
     /// Starts a flow with this segment if it is SMTP's, and takes the segment.
@@ -504,7 +575,7 @@ impl Analyzer {
             .iter()
             .filter_map(|(k, e)| match e {
                 Entry::Open(f) => Some((f.last_seen, *k)),
-                Entry::Ended { .. } => None,
+                Entry::Ended { .. } | Entry::Alias { .. } => None,
             })
             .collect();
         let n = (ages.len() / 8).max(1);
@@ -694,6 +765,21 @@ fn advance(
         Some(Closing::Fin(_)) if conn.is_closed() => After::End(End::Closed),
         _ => After::Open,
     }
+}
+
+/// Interfaces told apart at most (a hostile `-i any` capture can name billions).
+const MAX_INTERFACES: usize = 64;
+
+/// The interface a frame was captured on: pcapng's interface id, and for Linux cooked
+/// capture v2 (`tcpdump -i any`) the interface index its header carries.
+fn capture_interface(frame: &Frame<'_>) -> u64 {
+    let mut interface = u64::from(frame.interface) << 32;
+    if frame.link == LinkType::LINUX_SLL2 {
+        if let Some(&[a, b, c, d]) = frame.data.get(4..8) {
+            interface |= u64::from(u32::from_be_bytes([a, b, c, d]));
+        }
+    }
+    interface
 }
 
 /// Which side a first payload on a non-SMTP port comes from, if it looks like SMTP: a reply

@@ -9,7 +9,7 @@ use clap::Parser;
 use mailtap::analyzer::{self, PortSet};
 use mailtap::capture::rotate::{self, Rotation};
 use mailtap::classify::{FindingKind, Verdict};
-use mailtap::report::Format;
+use mailtap::report::{Format, Only};
 use mailtap::smtp::SessionLimits;
 
 /// Tells, for every SMTP connection in a capture or on the wire, how the STARTTLS negotiation
@@ -30,6 +30,9 @@ struct Args {
     #[arg(long, value_enum)]
     format: Option<Format>,
 
+    #[command(flatten)]
+    output: OutputArgs,
+
     /// Exit with 1 when a session has one of these verdicts or findings (comma-separated)
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     fail_on: Vec<String>,
@@ -37,6 +40,16 @@ struct Args {
     /// Also treat these TCP ports as SMTP (comma-separated or repeated)
     #[arg(long = "port", value_name = "PORT", value_delimiter = ',')]
     ports: Vec<u16>,
+
+    /// A view per server instead of per session: sessions by verdict, and the client
+    /// networks (/24, /64) offered STARTTLS and not; servers that offer it to some clients
+    /// only are named first (table or --format json)
+    #[arg(long, value_enum, value_name = "VIEW")]
+    by: Option<By>,
+
+    /// With --by server: group clients by exact address instead of /24 or /64 networks
+    #[arg(long, requires = "by")]
+    by_client_address: bool,
 
     /// Only look at the SMTP ports: no detection of SMTP by content on other ports
     #[arg(long)]
@@ -161,9 +174,79 @@ struct Args {
     no_promiscuous_mode: bool,
 }
 
+/// What the report shows (issue 9): grouped here, turned into [`Output`].
+#[derive(clap::Args, Debug)]
+struct OutputArgs {
+    /// List only the sessions with one of these verdicts, findings or severities
+    /// (comma-separated, e.g. stripped,rejected or high); the summary still counts all
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
+    only: Vec<String>,
+
+    /// Print the summary only (on standard error), no sessions
+    #[arg(short = 'q', long, help_heading = "Output")]
+    quiet: bool,
+
+    /// Also list info-level findings in the table
+    #[arg(short = 'v', long, help_heading = "Output")]
+    verbose: bool,
+
+    /// Shorten nothing: the table's rows as long as they need
+    #[arg(long, help_heading = "Output")]
+    wide: bool,
+
+    /// Times in UTC instead of local time
+    #[arg(long, help_heading = "Output")]
+    utc: bool,
+
+    /// Lay the table out for a terminal this many columns wide [default: the terminal's width;
+    /// plain columns in a pipe]
+    #[arg(long, value_name = "COLUMNS", help_heading = "Output")]
+    width: Option<usize>,
+}
+
+/// What the report shows, checked.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub only: Vec<Only>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub wide: bool,
+    pub utc: bool,
+    pub width: Option<usize>,
+}
+
+impl OutputArgs {
+    fn check(self) -> Result<Output, String> {
+        let only = self
+            .only
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                name.parse().map_err(|_| {
+                    format!("--only: '{name}' is not a verdict, a finding or a severity (info, warning, high)")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Output {
+            only,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            wide: self.wide,
+            utc: self.utc,
+            width: self.width.map(|w| w.max(20)),
+        })
+    }
+}
+
 const AFTER_HELP: &str = "\
 Verdicts: upgraded, implicit-tls, not-offered, stripped, not-used, rejected,
-handshake-failed, no-ehlo, incomplete. Exit status: 0 fine, 1 a session matched --fail-on,
+handshake-failed, no-ehlo, refused, incomplete. In the table, findings marked !! are high,
+! warnings; info findings are listed with -v. Exit status: 0 fine, 1 a session matched --fail-on,
 2 usage or input error.
 
 Live capture (-i, -D) needs a build with the `live` feature: apt-get install libpcap-dev,
@@ -176,10 +259,19 @@ Examples:
   mailtap -i eth0                              # live: SMTP ports 25, 465, 587, 2525
   mailtap -i eth0 -w evidence.pcap host 192.0.2.25 and tcp port 25
   tcpdump -i eth0 --immediate-mode -U -w - 'tcp port 25' | mailtap --format jsonl -
-  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap";
+  mailtap --fail-on stripped,rejected,handshake-failed capture.pcap
+  mailtap --only stripped,rejected --format csv capture.pcap > sessions.csv
+  mailtap --by server capture.pcap             # which clients are offered STARTTLS
+  mailtap diff client-side.pcap server-side.pcap   # what a middlebox changed (see mailtap diff --help)";
 
 /// The one-line answer of a build without live capture.
 pub const NO_LIVE: &str = "live capture (-i, -D) is not in this build: apt-get install libpcap-dev, then cargo build --release --features live (or pipe tcpdump in: tcpdump -i IFACE --immediate-mode -U -w - 'tcp port 25' | mailtap -)";
+
+/// `--by`: another view of the sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Server,
+}
 
 /// What to match for `--fail-on`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,17 +325,21 @@ pub struct Stop {
 pub struct Config {
     pub source: Source,
     pub format: Option<Format>,
+    pub output: Output,
     pub fail_on: Vec<FailOn>,
     pub analysis: analyzer::Config,
     pub stop: Stop,
     /// Analysis threads (`None`: one per CPU).
     pub threads: Option<usize>,
+    /// `--by server`, and whether clients are grouped by exact address.
+    pub by: Option<(By, bool)>,
 }
 
 impl Config {
     /// Parses the command line; usage errors exit with status 2 (clap's convention).
     pub fn from_args() -> Result<Config, String> {
         let args = Args::parse();
+        let output = args.output.check()?;
         let live = args.interface.is_some() || args.list_interfaces;
         if live && !cfg!(feature = "live") {
             return Err(NO_LIVE.into());
@@ -355,9 +451,19 @@ impl Config {
             idle_timeout_secs: args.idle_timeout.max(1),
             ..analyzer::Config::default()
         };
+        if args.by.is_some()
+            && (matches!(source, Source::Live(_))
+                || !matches!(args.format, None | Some(Format::Table | Format::Json)))
+        {
+            return Err(
+                "--by server reads capture files and writes a table or --format json".into(),
+            );
+        }
         Ok(Config {
+            by: args.by.map(|by| (by, args.by_client_address)),
             source,
             format: args.format,
+            output,
             fail_on,
             analysis,
             stop,

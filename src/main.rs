@@ -4,6 +4,7 @@
 //! on standard input is watched until it ends or is stopped ([`watch`]).
 
 mod cli;
+mod diff_cli;
 mod progress;
 #[cfg(feature = "live")]
 mod sandbox;
@@ -19,11 +20,14 @@ use mailtap::analyzer::Summary;
 use mailtap::capture::file::Progress;
 use mailtap::classify::SessionReport;
 use mailtap::parallel::{analyze_inputs, Event, InputError, Options};
-use mailtap::report::{Format, Reporter};
+use mailtap::report::{Format, Reporter, View};
 
 use cli::{Config, FailOn, Source};
 
 fn main() -> ExitCode {
+    if diff_cli::is_diff() {
+        return diff_cli::main();
+    }
     let config = match Config::from_args() {
         Ok(config) => config,
         Err(message) => {
@@ -64,17 +68,52 @@ fn color(stdout: &io::Stdout) -> bool {
     stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The width of standard error when it is a terminal (the summary is wrapped to it).
+fn stderr_width() -> Option<usize> {
+    let stderr = io::stderr();
+    stderr.is_terminal().then(|| {
+        terminal_size::terminal_size_of(&stderr)
+            .map(|(w, _)| usize::from(w.0))
+            .unwrap_or(80)
+    })
+}
+
+/// How the report shows sessions: the options, and the terminal's width (none in a pipe,
+/// unless --width gives one).
+fn view(config: &Config, stdout: &io::Stdout) -> View {
+    let o = &config.output;
+    let width = o.width.or_else(|| {
+        stdout.is_terminal().then(|| {
+            terminal_size::terminal_size_of(stdout)
+                .map(|(w, _)| usize::from(w.0))
+                .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+                .unwrap_or(80)
+        })
+    });
+    View {
+        color: color(stdout),
+        width,
+        wide: o.wide,
+        verbose: o.verbose,
+        utc: o.utc,
+        quiet: o.quiet,
+        only: o.only.clone(),
+    }
+}
+
 /// Analyses capture files — several at once, one per core — and reports them in the order
 /// given (sorted by first frame within each, for a table or JSON).
 fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let format = config.format.unwrap_or(Format::Table);
-    let mut reporter = Reporter::new(format, stdout.lock(), color(&stdout));
+    let mut reporter =
+        Reporter::new(format, stdout.lock(), color(&stdout)).with_view(view(config, &stdout));
     let mut summary = Summary::default();
     let mut errors = Vec::new();
     let mut input_failed = false;
     let mut matched = false;
     let mut write_error = None;
+    let mut by_server = Vec::new();
 
     let names: Vec<String> = inputs
         .iter()
@@ -108,6 +147,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         match event {
             Event::Done(Err(InputError::Open(e))) => fail(&e),
             Event::Done(Err(InputError::Capture(e))) => fail(&e),
+            Event::Session(report) if config.by.is_some() => {
+                matched |= matches(&config.fail_on, &report);
+                by_server.push(*report);
+            }
             Event::Session(report) => {
                 matched |= matches(&config.fail_on, &report);
                 let input = *index[i].get_or_insert_with(|| reporter.input(name));
@@ -136,10 +179,21 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    reporter.finish(&summary, &errors)?;
-    if matches!(format, Format::Jsonl | Format::Transcript) {
-        // Streams carry only sessions; the summary goes beside them.
-        eprintln!("mailtap: {}", mailtap::report::summary_line(&summary));
+    if let Some((_, exact)) = config.by {
+        let view = mailtap::servers::by_server(&by_server, exact);
+        let mut out = io::BufWriter::new(stdout.lock());
+        match format {
+            Format::Json => mailtap::servers::write_json(&mut out, &view)?,
+            _ => mailtap::servers::write_table(&mut out, &view)?,
+        }
+        std::io::Write::flush(&mut out)?;
+    } else {
+        reporter.finish(&summary, &errors)?;
+    }
+    // Data on stdout, the summary beside it on stderr; none after an input that could not
+    // be read.
+    if !(input_failed && summary.frames == 0) {
+        mailtap::report::summary_to_stderr(&summary, None, stderr_width());
     }
     Ok(if input_failed {
         ExitCode::from(2)

@@ -164,7 +164,9 @@ fn watch(
 ) -> io::Result<ExitCode> {
     let stdout = io::stdout();
     let format = config.format.unwrap_or(Format::Table);
-    let mut reporter = Reporter::new(format, stdout.lock(), crate::color(&stdout)).streaming();
+    let mut reporter = Reporter::new(format, stdout.lock(), crate::color(&stdout))
+        .with_view(crate::view(config, &stdout))
+        .streaming();
     let input = reporter.input(name);
     reporter.begin()?;
     let mut sink = Sink {
@@ -265,12 +267,10 @@ fn watch(
     let summary = analyzer.summary();
     sink.reporter
         .finish_with(summary, &errors, stats.as_ref())?;
-    if matches!(format, Format::Jsonl | Format::Transcript) {
-        // Streams carry only sessions; the summary goes beside them.
-        eprintln!("mailtap: {}", report::summary_line(summary));
-        if let Some(stats) = &stats {
-            eprintln!("mailtap: {}", report::capture_line(stats));
-        }
+    // Data on stdout, the summary beside it on stderr; none after an input that could not
+    // be read.
+    if !failed {
+        report::summary_to_stderr(summary, stats.as_ref(), crate::stderr_width());
     }
     if let Some(stats) = stats.filter(|s| s.dropped > 0) {
         // Drops leave holes in sessions: say how many sessions they touched.
@@ -299,6 +299,7 @@ struct OwnedFrame {
     link: LinkType,
     data: Vec<u8>,
     orig_len: u32,
+    interface: u32,
 }
 
 enum Message {
@@ -337,6 +338,7 @@ impl Stdin {
                     link: f.link,
                     data: &f.data,
                     orig_len: f.orig_len,
+                    interface: f.interface,
                 }),
                 Message::End { error: None, .. } => return Ok(Flow::Ended),
                 Message::End {
@@ -377,6 +379,7 @@ fn read_stdin(tx: &SyncSender<Message>) {
             link: f.link,
             data: f.data.to_vec(),
             orig_len: f.orig_len,
+            interface: f.interface,
         };
         match tx.send(Message::Frame(owned)) {
             Ok(()) => std::ops::ControlFlow::Continue(()),
@@ -438,8 +441,9 @@ mod interface {
     #[derive(Default)]
     struct Batch {
         bytes: Vec<u8>,
-        /// (number, time, link, start in `bytes`, captured length, length on the wire)
-        frames: Vec<(u64, Timestamp, LinkType, usize, usize, u32)>,
+        /// (number, time, link, start in `bytes`, captured length, length on the wire,
+        /// interface)
+        frames: Vec<(u64, Timestamp, LinkType, usize, usize, u32, u32)>,
     }
 
     enum Captured {
@@ -490,6 +494,7 @@ mod interface {
                             batch.bytes.len(),
                             f.data.len(),
                             f.orig_len,
+                            f.interface,
                         ));
                         batch.bytes.extend_from_slice(f.data);
                     });
@@ -535,13 +540,14 @@ mod interface {
                 let Some(captured) = next.take() else { break };
                 match captured {
                     Captured::Batch(batch) => {
-                        for &(number, ts, link, start, len, orig_len) in &batch.frames {
+                        for &(number, ts, link, start, len, orig_len, interface) in &batch.frames {
                             on_frame(&Frame {
                                 number,
                                 ts,
                                 link,
                                 data: &batch.bytes[start..start + len],
                                 orig_len,
+                                interface,
                             });
                         }
                     }

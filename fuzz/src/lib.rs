@@ -189,6 +189,7 @@ pub fn decode_frame(data: &[u8]) {
         link: LINKS[usize::from(selector) % LINKS.len()],
         data: bytes,
         orig_len: bytes.len() as u32,
+        interface: 0,
     };
     if let Ok(segment) = decode(&frame) {
         let (inside, payload) = (bytes.as_ptr_range(), segment.payload.as_ptr_range());
@@ -557,6 +558,7 @@ pub fn analyzer(data: &[u8]) {
             link: LINKS[usize::from(selector) % LINKS.len()],
             data: bytes,
             orig_len: len.into(),
+            interface: 0,
         };
         analyzer.frame(&frame, &mut |r| reports.push(r));
     }
@@ -625,6 +627,7 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
         Format::Transcript,
         Format::Json,
         Format::Jsonl,
+        Format::Csv,
     ] {
         let mut out = Vec::new();
         let mut reporter = Reporter::new(format, &mut out, false);
@@ -646,7 +649,29 @@ pub fn check_reports(reports: Vec<SessionReport>, summary: &Summary) {
                     serde_json::from_slice::<serde_json::Value>(line).expect("JSON line parses");
                 }
             }
+            Format::Csv => {
+                let text = std::str::from_utf8(&out).expect("CSV is UTF-8");
+                assert_no_controls(&text.replace("\r\n", "\n"), "Csv");
+            }
         }
+    }
+    // The table laid out for terminals, narrow (sessions over several lines) and wide: no
+    // line wider than the terminal except for pieces that are never cut (addresses).
+    for columns in [60, 200] {
+        let mut out = Vec::new();
+        let view = mailtap::report::View {
+            width: Some(columns),
+            verbose: true,
+            ..Default::default()
+        };
+        let mut reporter = Reporter::new(Format::Table, &mut out, false).with_view(view);
+        let input = reporter.input("capture\u{1b}]0;title\u{7}.pcap");
+        for r in &reports {
+            reporter.session(input, r.clone()).expect("write to a Vec");
+        }
+        reporter.finish(summary, &errors).expect("write to a Vec");
+        let text = std::str::from_utf8(&out).expect("text output is UTF-8");
+        assert_no_controls(text, "terminal table");
     }
 }
 
@@ -699,6 +724,7 @@ pub mod seed {
                 link,
                 data: &data,
                 orig_len: data.len() as u32,
+                interface: 0,
             };
             let Ok(s) = mailtap::decode::decode(&frame) else {
                 continue;

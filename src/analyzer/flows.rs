@@ -14,17 +14,24 @@ use foldhash::fast::RandomState;
 
 use crate::decode::TcpSegment;
 
-/// The two ends of a connection, in a fixed order whichever way a segment travels.
+/// The two ends of a connection, in a fixed order whichever way a segment travels, and the
+/// interface it was seen on (see `Analyzer::segment`: the same connection forwarded by a
+/// router and captured on both its interfaces is two flows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct FlowKey(pub SocketAddr, pub SocketAddr);
+pub(super) struct FlowKey(pub SocketAddr, pub SocketAddr, pub u64);
 
 impl FlowKey {
-    pub fn of(segment: &TcpSegment<'_>) -> Self {
+    pub fn of(segment: &TcpSegment<'_>, interface: u64) -> Self {
         if segment.src <= segment.dst {
-            FlowKey(segment.src, segment.dst)
+            FlowKey(segment.src, segment.dst, interface)
         } else {
-            FlowKey(segment.dst, segment.src)
+            FlowKey(segment.dst, segment.src, interface)
         }
+    }
+
+    /// The same connection on another interface.
+    pub fn on(self, interface: u64) -> Self {
+        FlowKey(self.0, self.1, interface)
     }
 
     fn ports(&self) -> [u16; 2] {
@@ -37,7 +44,11 @@ impl FlowKey {
 /// equal hash the same: only what `Eq` compares is hashed.
 impl Hash for FlowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let ports = u32::from(self.0.port()) << 16 | u32::from(self.1.port());
+        // The interface is folded into the ports' word: nearly always 0, and keys that differ
+        // only by it are rare (a router's two views of one connection).
+        let ports = (u32::from(self.0.port()) << 16 | u32::from(self.1.port()))
+            ^ (self.2 as u32).wrapping_mul(0x9e37_79b9)
+            ^ ((self.2 >> 32) as u32).wrapping_mul(0x85eb_ca6b);
         match (self.0.ip(), self.1.ip()) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
                 state.write_u64(u64::from(a.to_bits()) << 32 | u64::from(b.to_bits()));
@@ -181,7 +192,7 @@ mod tests {
     }
 
     fn key(a: &str, b: &str) -> FlowKey {
-        FlowKey(a.parse().unwrap(), b.parse().unwrap())
+        FlowKey(a.parse().unwrap(), b.parse().unwrap(), 0)
     }
 
     #[test]

@@ -44,7 +44,7 @@ fn finding(report: &SessionReport, offered: bool, other_frame: u64) -> Finding {
         kind: FindingKind::InconsistentOffer,
         severity: Severity::Warning,
         frame,
-        evidence: format!("STARTTLS {here} here, {there} by the same server in the session starting at frame {other_frame}").into(),
+        evidence: format!("STARTTLS {here} here, {there} by the same server in the session starting at frame {other_frame} (which clients: mailtap --by server)").into(),
     }
 }
 

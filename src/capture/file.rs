@@ -336,7 +336,7 @@ impl State {
             at += 16 + packet.len();
             let ts = timestamp(i64::from(word(0)), u64::from(word(4)), iface.units_per_sec);
             if self
-                .deliver(iface.link, ts, packet, word(12), on_frame)
+                .deliver(iface.link, 0, ts, packet, word(12), on_frame)
                 .is_break()
             {
                 return (at, ControlFlow::Break(()));
@@ -421,13 +421,14 @@ impl State {
             fraction,
             iface.units_per_sec,
         );
-        self.deliver(iface.link, ts, data, orig_len, on_frame)
+        self.deliver(iface.link, if_id, ts, data, orig_len, on_frame)
     }
 
     #[inline]
     fn deliver(
         &mut self,
         link: LinkType,
+        interface: u32,
         ts: Timestamp,
         data: &[u8],
         orig_len: u32,
@@ -439,6 +440,7 @@ impl State {
             link,
             data,
             orig_len,
+            interface,
         };
         self.next_frame += 1;
         self.stats.frames += 1;
@@ -481,7 +483,7 @@ impl State {
                     u64::from(record.ts_usec),
                     iface.units_per_sec,
                 );
-                self.deliver(iface.link, ts, record.data, record.origlen, on_frame)
+                self.deliver(iface.link, 0, ts, record.data, record.origlen, on_frame)
             }
             PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                 self.layout = Some(Layout::PcapNg {
@@ -516,6 +518,7 @@ impl State {
                 };
                 self.deliver(
                     iface.link,
+                    0,
                     Timestamp::default(),
                     spb.packet_data(),
                     spb.origlen,

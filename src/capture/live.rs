@@ -289,6 +289,7 @@ impl LiveCapture {
                 link: self.link,
                 data: packet.data,
                 orig_len: packet.header.len,
+                interface: 0,
             };
             self.next_frame += 1;
             n += 1;

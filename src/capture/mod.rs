@@ -143,6 +143,9 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The packet's length on the wire.
     pub orig_len: u32,
+    /// The capture interface: pcapng's interface id, 0 for pcap and live capture. The same
+    /// connection seen on two interfaces (a router's `-i any`) is two flows.
+    pub interface: u32,
 }
 
 #[cfg(test)]

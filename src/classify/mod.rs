@@ -8,11 +8,13 @@
 //! `inconsistent-offer` compares sessions with each other and is added by the analyzer.
 
 mod findings;
+mod reason;
 mod verdict;
 
 use serde::Serialize;
 
 pub use findings::findings;
+pub use reason::{reason, thousands, Reason};
 pub use verdict::{FindingKind, Severity, Verdict};
 
 use crate::smtp::parse::Verb;
@@ -38,6 +40,8 @@ pub struct SessionReport {
     pub record: SessionRecord,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
+    /// The decisive line or event behind the verdict.
+    pub reason: Reason,
 }
 
 impl SessionReport {
@@ -82,10 +86,12 @@ impl SessionReport {
 pub fn classify(record: SessionRecord) -> SessionReport {
     let findings = findings(&record);
     let verdict = verdict(&record, &findings);
+    let reason = reason(&record, verdict, &findings);
     SessionReport {
         record,
         verdict,
         findings,
+        reason,
     }
 }
 

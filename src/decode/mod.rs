@@ -283,6 +283,7 @@ mod tests {
             link,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
         };
         (decode(&frame), decode_full(&frame))
     }

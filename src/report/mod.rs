@@ -8,9 +8,11 @@
 //! the table too as sessions end: a header, then one aligned line per session. Every piece of
 //! wire text goes through [`crate::text`] escaping.
 
+mod csv;
 pub mod json;
 mod table;
 mod transcript;
+mod view;
 
 use std::io::{self, Write};
 
@@ -18,13 +20,21 @@ use crate::analyzer::{OfferHistory, Summary};
 use crate::capture::CaptureStats;
 use crate::classify::SessionReport;
 
+pub use view::{Only, View};
+
 /// Output formats (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Aligned columns, fitted to the terminal (plain columns in a pipe)
     Table,
+    /// One document, schema mailtap/1
     Json,
+    /// One session object per line, as sessions end
     Jsonl,
+    /// Each session's plaintext dialogue and TLS exchange
     Transcript,
+    /// Fixed columns for spreadsheets (see the README)
+    Csv,
 }
 
 impl Format {
@@ -32,7 +42,7 @@ impl Format {
     fn collects(self, streaming: bool) -> bool {
         match self {
             Format::Table => !streaming,
-            Format::Json => true,
+            Format::Json | Format::Csv => true,
             Format::Jsonl | Format::Transcript => false,
         }
     }
@@ -49,7 +59,7 @@ impl Format {
 pub struct Reporter<W: Write> {
     format: Format,
     out: W,
-    color: bool,
+    view: View,
     inputs: Vec<String>,
     /// Sessions kept for the end, per input.
     collected: Vec<Vec<SessionReport>>,
@@ -72,7 +82,10 @@ impl<W: Write> Reporter<W> {
         Reporter {
             format,
             out,
-            color,
+            view: View {
+                color,
+                ..View::default()
+            },
             inputs: Vec::new(),
             pending: Vec::new(),
             collected: Vec::new(),
@@ -89,11 +102,22 @@ impl<W: Write> Reporter<W> {
         self
     }
 
+    /// How sessions are shown and which (`--only`, `-q`, `-v`, `--wide`, `--utc`, width).
+    /// The colour given to [`Reporter::new`] is kept.
+    pub fn with_view(mut self, view: View) -> Self {
+        let color = self.view.color;
+        self.view = View { color, ..view };
+        self
+    }
+
     /// Writes what comes before the first session: the header of a streaming table.
     pub fn begin(&mut self) -> io::Result<()> {
         if self.streaming && self.format == Format::Table && !self.header_written {
             self.header_written = true;
-            writeln!(self.out, "{}", table::stream_header())?;
+            let header = table::stream_header(&self.view);
+            if !self.view.quiet && !header.is_empty() {
+                writeln!(self.out, "{header}")?;
+            }
             self.out.flush()?;
         }
         Ok(())
@@ -108,13 +132,17 @@ impl<W: Write> Reporter<W> {
 
     pub fn session(&mut self, input: usize, report: SessionReport) -> io::Result<()> {
         match self.format {
+            // Collected sessions are filtered at the end, once `inconsistent-offer` is known.
             f if f.collects(self.streaming) => {
-                self.collected[input].push(report);
+                if !self.view.quiet {
+                    self.collected[input].push(report);
+                }
                 Ok(())
             }
+            _ if !self.view.shows(&report) => Ok(()),
             Format::Table => {
                 self.begin()?;
-                writeln!(self.out, "{}", table::stream_row(&report, self.color))?;
+                write!(self.out, "{}", table::stream_row(&report, &self.view))?;
                 self.out.flush()
             }
             Format::Jsonl => {
@@ -127,7 +155,7 @@ impl<W: Write> Reporter<W> {
             }
             // A transcript (a JSON document is always collected).
             _ => {
-                transcript::write(&mut self.pending, &self.inputs[input], &report)?;
+                transcript::write(&mut self.pending, &self.inputs[input], &report, &self.view)?;
                 self.write_pending(false)
             }
         }
@@ -160,8 +188,11 @@ impl<W: Write> Reporter<W> {
             reports.sort_by_key(|r| r.record.first_frame);
             // Within one input, a server that answered differently marks all its sessions.
             OfferHistory::mark_all(reports);
+            let view = &self.view;
+            reports.retain(|r| view.shows(r));
         }
         match self.format {
+            Format::Json if self.view.quiet => {}
             Format::Json => {
                 let document = json::Document {
                     schema: json::SCHEMA,
@@ -180,12 +211,13 @@ impl<W: Write> Reporter<W> {
                 self.out.write_all(b"\n")?;
             }
             Format::Table => {
-                if !self.streaming {
-                    table::write(&mut self.out, &self.inputs, &self.collected, self.color)?;
+                if !self.streaming && !self.view.quiet {
+                    table::write(&mut self.out, &self.inputs, &self.collected, &self.view)?;
                 }
-                writeln!(self.out, "{}", summary_line(summary))?;
-                if let Some(stats) = capture {
-                    writeln!(self.out, "{}", capture_line(stats))?;
+            }
+            Format::Csv => {
+                if !self.view.quiet {
+                    csv::write(&mut self.out, &self.inputs, &self.collected)?;
                 }
             }
             Format::Jsonl | Format::Transcript => {}
@@ -212,17 +244,20 @@ pub fn summary_line(summary: &Summary) -> String {
     let a = &summary.connections;
     if a.attempted > 0 {
         parts.push(format!(
-            "{} connection attempt(s) without data ({} refused, {} unanswered)",
-            a.attempted, a.refused, a.unanswered
+            "{} without data ({} refused, {} unanswered)",
+            plural(a.attempted, "connection attempt"),
+            a.refused,
+            a.unanswered
         ));
     }
     if summary.not_smtp > 0 {
         parts.push(format!(
-            "{} connection(s) on SMTP ports that were not SMTP",
-            summary.not_smtp
+            "{} on SMTP ports that {} not SMTP",
+            plural(summary.not_smtp, "connection"),
+            if summary.not_smtp == 1 { "was" } else { "were" }
         ));
     }
-    parts.push(format!("{} frames", summary.frames));
+    parts.push(plural(summary.frames, "frame"));
     let s = &summary.skipped;
     if s.truncated + s.ip_fragments + s.unsupported_link > 0 {
         parts.push(format!(
@@ -232,11 +267,56 @@ pub fn summary_line(summary: &Summary) -> String {
     }
     if summary.evicted_flows > 0 {
         parts.push(format!(
-            "{} flows ended early to bound memory",
-            summary.evicted_flows
+            "{} ended early to bound memory",
+            plural(summary.evicted_flows, "flow")
         ));
     }
     parts.join("; ")
+}
+
+/// `1 frame`, `2 frames`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The summary (and a live capture's packet counts) on standard error, in every format: data
+/// goes to standard output, the summary beside it. `width`: standard error is a terminal this
+/// wide, and long lines are wrapped between words.
+pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>, width: Option<usize>) {
+    let mut text = wrap(&format!("mailtap: {}", summary_line(summary)), width);
+    if let Some(stats) = capture {
+        text.push_str(&wrap(&format!("mailtap: {}", capture_line(stats)), width));
+    }
+    eprint!("{text}");
+}
+
+/// `line` with a newline; wrapped between words to `width`, continuation lines indented.
+fn wrap(line: &str, width: Option<usize>) -> String {
+    const INDENT: &str = "         ";
+    let Some(width) = width.filter(|&w| line.chars().count() > w && w > 2 * INDENT.len()) else {
+        return format!("{line}\n");
+    };
+    let mut out = String::new();
+    let mut used = 0;
+    for word in line.split(' ') {
+        let w = word.chars().count();
+        if used > INDENT.len() && used + 1 + w > width {
+            out.push('\n');
+            out.push_str(INDENT);
+            used = INDENT.len();
+        } else if used > 0 && used != INDENT.len() {
+            out.push(' ');
+            used += 1;
+        }
+        out.push_str(word);
+        used += w;
+    }
+    out.push('\n');
+    out
 }
 
 /// The packet counts of a live capture, in tcpdump's words.
@@ -245,4 +325,23 @@ pub fn capture_line(stats: &CaptureStats) -> String {
         "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
         stats.received, stats.dropped, stats.if_dropped
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summary_wraps_between_words() {
+        let line =
+            "mailtap: 6 SMTP sessions (2 handshake-failed, 1 not-used, 1 rejected); 133 frames";
+        assert_eq!(super::wrap(line, None), format!("{line}\n"));
+        let wrapped = super::wrap(line, Some(40));
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            line.split_whitespace().collect::<Vec<_>>()
+        );
+    }
 }

@@ -317,16 +317,19 @@ start_mailtap count -c 1
 swaks_to 127.0.0.2
 if finished "$MAILTAP_PID" 5; then
     check "-c 1: stops by itself after one session, exit 0 (got $RC)" test "$RC" = 0
-    check "-c 1: a streaming table: header, the row, the summary, the packet counts" \
-        python3 - "$WORK/count.out" <<'EOF'
+    check "-c 1: a streaming table (header, the row); the summary and packet counts on stderr" \
+        python3 - "$WORK/count.out" "$WORK/count.err" <<'EOF'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
-ok = (len(lines) == 4 and lines[0].split()[:5] == ["ended", "frames", "client", "server", "verdict"]
+err = open(sys.argv[2]).read()
+ok = (len(lines) == 2
+      and lines[0].split()[:7] == ["time", "frames", "client", "server", "name", "verdict", "tls"]
       and " 127.0.0.2:25 " in lines[1] and " not-offered " in lines[1]
-      and lines[2].startswith("1 SMTP session (1 not-offered)")
-      and " packets received by filter, 0 dropped by kernel" in lines[3])
+      and "mailtap: 1 SMTP session (1 not-offered)" in err
+      and " packets received by filter, 0 dropped by kernel" in err)
 if not ok:
     print("\n".join(lines))
+    print(err)
 sys.exit(0 if ok else 1)
 EOF
 else
