@@ -34,7 +34,6 @@ cleanup() {
     if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-ns() { ip netns exec "$NS" "$@"; }
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -42,13 +41,15 @@ for n in 2 3 4 5 6; do ip -n "$NS" addr add "127.0.0.$n/8" dev lo; done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=mx.soak.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
-ns python3 scripts/smtp_peers.py serve "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/serve.log" 2>&1 &
+# Started by ip netns exec directly (not through a shell function), so that $! is the
+# process itself and the cleanup ends it.
+ip netns exec "$NS" python3 scripts/smtp_peers.py serve "$WORK/cert.pem" "$WORK/key.pem" \
+    >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q serving "$WORK/serve.log" && break; sleep 0.1; done
 
 # The -w files rotate (3 files of 20 MB); they are made as nobody once capturing.
 mkdir "$WORK/pcap" && chown nobody "$WORK/pcap"
-# Started by ip netns exec directly (not through a shell function): $! is mailtap itself.
 ip netns exec "$NS" "$MAILTAP" -i lo --format jsonl --stats 1 -w "$WORK/pcap/soak.pcap" -C 20 -W 3 \
     >"$WORK/sessions.jsonl" 2>"$WORK/mailtap.err" &
 MT=$!
@@ -56,7 +57,8 @@ PIDS+=("$MT")
 for _ in $(seq 100); do grep -q "listening on" "$WORK/mailtap.err" && break; sleep 0.1; done
 grep "listening on" "$WORK/mailtap.err" || { cat "$WORK/mailtap.err"; exit 1; }
 
-ns python3 scripts/smtp_peers.py send "$RATE" "$DURATION" "$WORK/sent.json" 2>"$WORK/send.err" &
+ip netns exec "$NS" python3 scripts/smtp_peers.py send "$RATE" "$DURATION" "$WORK/sent.json" \
+    2>"$WORK/send.err" &
 SENDER=$!
 PIDS+=("$SENDER")
 

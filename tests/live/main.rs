@@ -484,7 +484,7 @@ mod live {
                 .join(" ")
         }
 
-        fn stop(mut self) -> (Option<i32>, Vec<String>) {
+        fn stop(&mut self) -> (Option<i32>, Vec<String>) {
             let status = Command::new("kill")
                 .args(["-INT", &self.child.id().to_string()])
                 .status()
@@ -496,6 +496,14 @@ mod live {
                 rest.push(line);
             }
             (code, rest)
+        }
+    }
+
+    /// A test that fails midway leaves no mailtap behind.
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 
@@ -574,7 +582,7 @@ mod live {
                 args.extend(["-Z", user]);
             }
             args.extend(filter.split(' '));
-            let w = if ambient {
+            let mut w = if ambient {
                 Watching::start_unprivileged(&args)
             } else {
                 Watching::start(&args)
@@ -676,7 +684,7 @@ mod live {
         let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
         args.extend(["-w", ring.to_str().unwrap(), "-C", "2k", "-W", "3"]);
         args.extend(filter.split(' '));
-        let w = Watching::start(&args);
+        let mut w = Watching::start(&args);
         w.stderr_until("listening on lo");
         for _ in 0..8 {
             smtp_session(&server);
@@ -707,7 +715,7 @@ mod live {
         let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
         args.extend(["-w", timed.to_str().unwrap(), "-G", "1", "-W", "2"]);
         args.extend(filter.split(' '));
-        let w = Watching::start(&args);
+        let mut w = Watching::start(&args);
         w.stderr_until("listening on lo");
         for _ in 0..4 {
             smtp_session(&server);
