@@ -187,6 +187,9 @@ struct OpenFlow {
     syn: bool,
     syn_ack: bool,
     server_reset: bool,
+    /// The client's SYN sequence number, once seen: another SYN at another number on the same
+    /// addresses is a new connection, the same number a retransmission.
+    client_isn: Option<u32>,
     /// Packets of each direction (`ToServer`, `ToClient`) were seen.
     seen: [bool; 2],
 }
@@ -247,6 +250,14 @@ impl Analyzer {
 
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// Connections being followed now (open sessions), for a live capture's statistics.
+    pub fn open_flows(&self) -> usize {
+        self.flows
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::Open(_)))
+            .count()
     }
 
     /// Takes one frame; `out` receives every session that ends because of it.
@@ -369,6 +380,14 @@ impl Analyzer {
         let limits = self.config.limits;
         // One lookup in the common case: a segment of a flow already open.
         let after = match self.flows.get_mut(&key) {
+            Some(Entry::Open(flow)) if new_connection(flow, segment) => {
+                // The same addresses and ports again, while the earlier connection is still
+                // open here (its end was not captured: dropped, or the capture of it ended):
+                // that one is over, and this SYN starts a session of its own.
+                self.end_flow(key, End::Evicted, out);
+                self.flows.remove(&key);
+                self.start_and_advance(key, segment, frame, out)
+            }
             Some(Entry::Open(flow)) => advance(flow, segment, frame, limits),
             Some(Entry::Alias { target, last_seen }) => {
                 *last_seen = frame.ts;
@@ -538,6 +557,7 @@ impl Analyzer {
             syn: false,
             syn_ack: false,
             server_reset: false,
+            client_isn: None,
             seen: [false; 2],
         };
         self.flows.insert(key, Entry::Open(Box::new(flow)));
@@ -659,6 +679,17 @@ enum After {
     End(End),
 }
 
+/// Whether `segment` opens a new connection on an open flow's addresses: a client SYN (no
+/// ACK) at another sequence number than the flow's own SYN, or any client SYN once the flow
+/// has carried data (TCP sends no SYN after data: the same SYN again is a capture replayed in
+/// a loop, as `tcpreplay --loop` does). A SYN repeated before any data is a retransmission.
+fn new_connection(flow: &OpenFlow, segment: &TcpSegment<'_>) -> bool {
+    if !segment.flags.syn || segment.flags.ack || segment.dst != flow.conn.server {
+        return false;
+    }
+    flow.session.is_some() || flow.client_isn.is_some_and(|isn| isn != segment.seq)
+}
+
 /// One segment of an open flow: reassembly, the SMTP session, and what follows.
 fn advance(
     flow: &mut OpenFlow,
@@ -674,6 +705,7 @@ fn advance(
     let flags = segment.flags;
     if flags.syn && !flags.ack && dir == Direction::ToServer {
         flow.syn = true;
+        flow.client_isn.get_or_insert(segment.seq);
     }
     if flags.syn && flags.ack && dir == Direction::ToClient {
         flow.syn_ack = true;

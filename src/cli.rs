@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use mailtap::analyzer::{self, PortSet};
+use mailtap::capture::rotate::{self, Rotation};
 use mailtap::classify::{FindingKind, SessionReport, Severity, Verdict};
 use mailtap::parallel::FrameFilter;
 use mailtap::report::{Format, Only};
@@ -113,6 +114,41 @@ struct Args {
     #[arg(short = 'w', value_name = "FILE", help_heading = "Live capture")]
     write: Option<PathBuf>,
 
+    /// Start a new -w file before this one grows past SIZE: millions of bytes as tcpdump
+    /// counts them, or with a suffix k, m, g (-w cap.pcap -C 100 gives cap.pcap, cap.pcap1, …)
+    #[arg(
+        short = 'C',
+        value_name = "SIZE",
+        value_parser = parse_size,
+        help_heading = "Live capture"
+    )]
+    file_size: Option<u64>,
+
+    /// Start a new -w file every SECS seconds; the -w name may hold strftime conversions, in
+    /// UTC (-w 'cap-%Y%m%d-%H%M%S.pcap')
+    #[arg(short = 'G', value_name = "SECS", help_heading = "Live capture")]
+    rotate_seconds: Option<u64>,
+
+    /// Keep N -w files: with -C a ring of N files (cap.pcap0 … cap.pcapN-1, the oldest
+    /// overwritten); with -G the oldest is deleted
+    #[arg(short = 'W', value_name = "N", help_heading = "Live capture")]
+    file_count: Option<u32>,
+
+    /// Every SECS seconds, one line on stderr: packets, sessions ended, connections followed,
+    /// packets received and dropped by the kernel
+    #[arg(long, value_name = "SECS", help_heading = "Live capture")]
+    stats: Option<u64>,
+
+    /// Run as this user once the interface and the -w file are open [default: nobody when
+    /// started as root; -Z root stays root, still without capabilities]
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        help_heading = "Live capture"
+    )]
+    user: Option<String>,
+
     /// Bytes kept of each packet [default: 262144]
     #[arg(
         short = 's',
@@ -122,8 +158,8 @@ struct Args {
     )]
     snaplen: Option<u32>,
 
-    /// Capture buffer size in KiB (as tcpdump -B) [default: libpcap's 2 MiB; in immediate mode
-    /// room for 256 packets, up to 64 MiB]
+    /// Capture buffer size in KiB (as tcpdump -B) [default: 32 MiB; in immediate mode room for
+    /// 256 packets, 32 to 64 MiB]
     #[arg(
         short = 'B',
         long = "buffer-size",
@@ -477,6 +513,10 @@ pub struct Live {
     pub immediate: Option<bool>,
     pub promiscuous: bool,
     pub save: Option<PathBuf>,
+    /// `-C`, `-G`, `-W`.
+    pub rotation: Rotation,
+    /// `-Z USER`.
+    pub user: Option<String>,
 }
 
 /// When a live capture (or a pipe on standard input) stops by itself.
@@ -484,6 +524,8 @@ pub struct Live {
 pub struct Stop {
     pub sessions: Option<u64>,
     pub after: Option<Duration>,
+    /// `--stats SECS`: how often to print the statistics line.
+    pub stats_every: Option<Duration>,
 }
 
 /// Everything `run` needs, checked.
@@ -537,6 +579,11 @@ impl Config {
             (args.immediate_mode, "--immediate-mode"),
             (args.no_promiscuous_mode, "-p"),
             (args.any_port, "--any-port"),
+            (args.file_size.is_some(), "-C"),
+            (args.rotate_seconds.is_some(), "-G"),
+            (args.file_count.is_some(), "-W"),
+            (args.user.is_some(), "-Z"),
+            (args.stats.is_some(), "--stats"),
         ];
         if args.interface.is_none() {
             if let Some((_, flag)) = live_only.iter().find(|(given, _)| *given) {
@@ -559,6 +606,18 @@ impl Config {
             if !args.inputs.server.is_empty() || !args.inputs.client.is_empty() {
                 return Err("--server and --client select in capture files; live, give a capture filter: mailtap -i IFACE host 192.0.2.25 and port 25".into());
             }
+            let rotation = Rotation {
+                max_bytes: args.file_size,
+                seconds: args.rotate_seconds,
+                keep: args.file_count,
+            };
+            match &args.write {
+                Some(path) => rotation.check(path)?,
+                None if rotation != Rotation::default() => {
+                    return Err("-C, -G and -W rotate the -w file: add -w FILE".into())
+                }
+                None => {}
+            }
             let filter = if args.files.is_empty() {
                 default_filter(&ports, args.any_port)
             } else {
@@ -573,6 +632,8 @@ impl Config {
                 immediate: args.immediate_mode.then_some(true),
                 promiscuous: !args.no_promiscuous_mode,
                 save: args.write,
+                rotation,
+                user: args.user,
             }
             .into()
         } else {
@@ -598,6 +659,7 @@ impl Config {
         let stop = Stop {
             sessions: args.count,
             after: args.duration.map(Duration::from_secs),
+            stats_every: args.stats.map(|s| Duration::from_secs(s.max(1))),
         };
         let analysis = analyzer::Config {
             ports,
@@ -651,6 +713,10 @@ fn print(args: &Args) -> Option<String> {
         return Some(cmd.render_long_help().to_string());
     }
     None
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    rotate::parse_size(text)
 }
 
 impl From<Live> for Source {

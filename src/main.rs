@@ -6,6 +6,8 @@
 mod cli;
 mod diff_cli;
 mod progress;
+#[cfg(feature = "live")]
+mod sandbox;
 mod select;
 mod watch;
 

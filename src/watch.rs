@@ -59,9 +59,14 @@ trait Source {
     /// After a stop: hands over what was captured but not yet analysed.
     fn drain(&mut self, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Result<(), SourceError>;
 
-    /// Packet counts, for a live capture.
+    /// Packet counts so far, for a live capture.
     fn stats(&mut self) -> Option<CaptureStats> {
         None
+    }
+
+    /// The final packet counts, once watching has stopped.
+    fn final_stats(&mut self) -> Option<CaptureStats> {
+        self.stats()
     }
 }
 
@@ -177,6 +182,7 @@ fn watch(
     let mut clock = Clock::default();
     let started = Instant::now();
     let mut last_sweep = Instant::now();
+    let mut last_stats = Instant::now();
     let mut errors = Vec::new();
     let mut failed = false;
     let mut on_error = |e: SourceError, errors: &mut Vec<String>| {
@@ -227,6 +233,21 @@ fn watch(
                 break Why::Failed;
             }
         }
+        if let Some(every) = config.stop.stats_every {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                let capture = source
+                    .stats()
+                    .map(|s| format!(", {} received, {} dropped by kernel", s.received, s.dropped))
+                    .unwrap_or_default();
+                eprintln!(
+                    "mailtap: stats: {} frames, {} sessions ended, {} connections followed{capture}",
+                    analyzer.summary().frames,
+                    sink.ended,
+                    analyzer.open_flows()
+                );
+            }
+        }
         if last_sweep.elapsed() >= SWEEP {
             last_sweep = Instant::now();
             if let Some(now) = clock.now() {
@@ -234,8 +255,9 @@ fn watch(
             }
         }
     };
-    if why == Why::Signal {
-        // Nothing seen is lost: what the kernel (or the pipe) already holds is analysed.
+    if matches!(why, Why::Signal | Why::Duration | Why::Count) {
+        // Nothing seen is lost: what the kernel (or the pipe, or the capture thread) already
+        // holds is analysed.
         let drained = source.drain(&mut |frame| analyzer.frame(frame, &mut |r| sink.session(r)));
         if let Err(e) = drained {
             on_error(e, &mut errors);
@@ -245,7 +267,7 @@ fn watch(
     if let Some(e) = sink.error.take() {
         return Err(e);
     }
-    let stats = source.stats();
+    let stats = source.final_stats();
     let summary = analyzer.summary();
     sink.reporter
         .finish_with(summary, &errors, stats.as_ref())?;
@@ -253,6 +275,15 @@ fn watch(
     // be read.
     if !failed {
         report::summary_to_stderr(summary, stats.as_ref(), crate::stderr_width());
+    }
+    if let Some(stats) = stats.filter(|s| s.dropped > 0) {
+        // Drops leave holes in sessions: say how many sessions they touched.
+        let touched = summary.findings.get("capture-gap").copied().unwrap_or(0);
+        eprintln!(
+            "mailtap: warning: the kernel dropped {} packets (its buffer was full): {touched} session{} with a capture gap, reported as far as the capture shows; raise -B",
+            stats.dropped,
+            if touched == 1 { "" } else { "s" },
+        );
     }
     let none = crate::no_sessions(&config.fail_on, summary.sessions);
     Ok(if failed {
@@ -410,16 +441,132 @@ pub fn stdin(config: &Config) -> io::Result<ExitCode> {
 #[cfg(feature = "live")]
 mod interface {
     use super::*;
-    use mailtap::capture::live::{self, LiveCapture, LiveError};
+    use mailtap::capture::live::{self, LiveCapture};
 
-    pub struct Interface {
-        pub capture: LiveCapture,
+    /// Packets captured in one go, copied out of the kernel's ring: one buffer for the bytes.
+    #[derive(Default)]
+    struct Batch {
+        bytes: Vec<u8>,
+        /// (number, time, link, start in `bytes`, captured length, length on the wire,
+        /// interface)
+        frames: Vec<(u64, Timestamp, LinkType, usize, usize, u32, u32)>,
     }
 
-    fn error(e: LiveError) -> SourceError {
-        SourceError {
-            message: e.to_string(),
-            after_frames: 0,
+    enum Captured {
+        Batch(Batch),
+        Failed(String),
+    }
+
+    /// Batches in flight between the capture thread and the analysis; when they are all full
+    /// the capture thread waits and the kernel's buffer takes the rest (its drops are counted).
+    const QUEUE: usize = 256;
+
+    /// Live capture on a thread of its own that only reads packets and hands them on, so the
+    /// kernel's buffer is emptied while the analysis works through a burst.
+    pub struct Interface {
+        rx: Receiver<Captured>,
+        stop: Arc<AtomicBool>,
+        stats: Arc<std::sync::Mutex<Option<CaptureStats>>>,
+        thread: Option<std::thread::JoinHandle<LiveCapture>>,
+    }
+
+    impl Interface {
+        pub fn start(mut capture: LiveCapture) -> io::Result<Interface> {
+            let (tx, rx) = mpsc::sync_channel(QUEUE);
+            let stop = Arc::new(AtomicBool::new(false));
+            let stats = Arc::new(std::sync::Mutex::new(None));
+            let (thread_stop, thread_stats) = (Arc::clone(&stop), Arc::clone(&stats));
+            let thread = std::thread::Builder::new().spawn(move || {
+                let mut last_stats = Instant::now();
+                // After the stop, what the kernel holds is handed over: bounded, in case
+                // packets keep pouring in.
+                let mut rounds_after_stop = 0;
+                loop {
+                    let stopping = thread_stop.load(Ordering::Relaxed);
+                    if stopping {
+                        rounds_after_stop += 1;
+                        if rounds_after_stop > 64 {
+                            break;
+                        }
+                    }
+                    let mut batch = Batch::default();
+                    // After the stop: only what the kernel already holds, no waiting.
+                    let wait = if stopping { Duration::ZERO } else { TICK };
+                    let read = capture.read(wait, BATCH, &mut |f| {
+                        batch.frames.push((
+                            f.number,
+                            f.ts,
+                            f.link,
+                            batch.bytes.len(),
+                            f.data.len(),
+                            f.orig_len,
+                            f.interface,
+                        ));
+                        batch.bytes.extend_from_slice(f.data);
+                    });
+                    match read {
+                        Ok(n) => {
+                            if n > 0 && tx.send(Captured::Batch(batch)).is_err() {
+                                break;
+                            }
+                            if stopping && n == 0 {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Captured::Failed(e.to_string()));
+                            break;
+                        }
+                    }
+                    if last_stats.elapsed() >= SWEEP {
+                        last_stats = Instant::now();
+                        if let Ok(s) = capture.stats() {
+                            *thread_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                        }
+                    }
+                }
+                capture
+            })?;
+            Ok(Interface {
+                rx,
+                stop,
+                stats,
+                thread: Some(thread),
+            })
+        }
+
+        fn take(
+            &mut self,
+            first: Captured,
+            on_frame: &mut dyn FnMut(&Frame<'_>),
+        ) -> Result<(), SourceError> {
+            let mut next = Some(first);
+            // A few batches at a time, then back to the clock.
+            for _ in 0..16 {
+                let Some(captured) = next.take() else { break };
+                match captured {
+                    Captured::Batch(batch) => {
+                        for &(number, ts, link, start, len, orig_len, interface) in &batch.frames {
+                            on_frame(&Frame {
+                                number,
+                                ts,
+                                link,
+                                data: &batch.bytes[start..start + len],
+                                orig_len,
+                                interface,
+                            });
+                        }
+                    }
+                    Captured::Failed(message) => {
+                        return Err(SourceError {
+                            message,
+                            after_frames: 0,
+                        })
+                    }
+                }
+                next = self.rx.try_recv().ok();
+            }
+            Ok(())
         }
     }
 
@@ -429,29 +576,36 @@ mod interface {
             wait: Duration,
             on_frame: &mut dyn FnMut(&Frame<'_>),
         ) -> Result<Flow, SourceError> {
-            self.capture
-                .read(wait, BATCH, on_frame)
-                .map(|_| Flow::Open)
-                .map_err(error)
+            match self.rx.recv_timeout(wait) {
+                Ok(first) => self.take(first, on_frame).map(|_| Flow::Open),
+                Err(RecvTimeoutError::Timeout) => Ok(Flow::Open),
+                Err(RecvTimeoutError::Disconnected) => Ok(Flow::Ended),
+            }
         }
 
         fn drain(&mut self, on_frame: &mut dyn FnMut(&Frame<'_>)) -> Result<(), SourceError> {
-            // What the kernel already holds; bounded, in case packets keep pouring in.
-            for _ in 0..64 {
-                if self
-                    .capture
-                    .read(Duration::ZERO, BATCH, on_frame)
-                    .map_err(error)?
-                    == 0
-                {
-                    break;
-                }
+            // The capture thread hands over what the kernel already holds, then ends.
+            self.stop.store(true, Ordering::Relaxed);
+            while let Ok(first) = self.rx.recv() {
+                self.take(first, on_frame)?;
             }
             Ok(())
         }
 
         fn stats(&mut self) -> Option<CaptureStats> {
-            self.capture.stats().ok()
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn final_stats(&mut self) -> Option<CaptureStats> {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(thread) = self.thread.take() {
+                // The thread ends once it finds nothing more: its capture gives the final counts.
+                while self.rx.recv_timeout(Duration::from_millis(10)).is_ok() {}
+                if let Ok(mut capture) = thread.join() {
+                    return capture.stats().ok();
+                }
+            }
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner())
         }
     }
 
@@ -465,6 +619,11 @@ mod interface {
             .unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdout()));
         options.promiscuous = live.promiscuous;
         options.save = live.save.clone();
+        options.rotation = live.rotation.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        options.started = Timestamp::new(now.as_secs() as i64, now.subsec_nanos());
         options
     }
 }
@@ -483,8 +642,28 @@ pub fn interface(config: &Config, live: &crate::cli::Live) -> io::Result<ExitCod
     };
     // Signals are caught only once the capture is open: Ctrl-C before that just ends.
     let stop = stop_on_signals()?;
+    // From here on nothing needs a privilege: give them all up before the first packet.
+    let plan = crate::sandbox::Plan {
+        user: live.user.as_deref(),
+        interface: &live.interface,
+        save: capture
+            .saver()
+            .map(|s| (s.file(), s.folder(), s.rotation().rotates())),
+    };
+    let user = match crate::sandbox::enter(&plan) {
+        Ok(outcome) => {
+            if let Some(why) = outcome.landlock_missing {
+                eprintln!("mailtap: warning: {why}");
+            }
+            outcome.user
+        }
+        Err(e) => {
+            eprintln!("mailtap: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     eprintln!(
-        "mailtap: listening on {}, link-type {}, snapshot length {} bytes, filter: {}{}",
+        "mailtap: listening on {}, link-type {}, snapshot length {} bytes, filter: {}{}, running as {} without privileges",
         capture.interface(),
         capture.link_name(),
         options.snaplen,
@@ -497,9 +676,11 @@ pub fn interface(config: &Config, live: &crate::cli::Live) -> io::Result<ExitCod
             .save
             .as_deref()
             .map(|p: &std::path::Path| format!(", saving to {}", p.display()))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        user
     );
-    let mut source = interface::Interface { capture };
+    // The capture thread starts inside the sandbox (a thread inherits it).
+    let mut source = interface::Interface::start(capture)?;
     watch(config, &mut source, &live.interface, &stop)
 }
 

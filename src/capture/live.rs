@@ -13,9 +13,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pcap::{Active, Capture, Device, Savefile};
+use pcap::{Active, Capture, Device};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
+use super::rotate::{Rotation, Saver};
 use super::{CaptureStats, Frame, LinkType, Timestamp};
 
 /// How to open an interface; the defaults are tcpdump's.
@@ -26,8 +27,8 @@ pub struct Options {
     pub filter: String,
     /// Bytes kept of each packet (tcpdump `-s`).
     pub snaplen: u32,
-    /// Kernel buffer size in bytes (tcpdump `-B`, which counts KiB); `None` keeps libpcap's
-    /// (2 MiB), except in immediate mode: see [`immediate_buffer`].
+    /// Kernel buffer size in bytes (tcpdump `-B`, which counts KiB); `None`: mailtap's
+    /// default, larger than libpcap's 2 MiB: see [`default_buffer`].
     pub buffer_size: Option<u32>,
     /// Hand each packet over as it arrives instead of in batches (tcpdump `--immediate-mode`).
     pub immediate: bool,
@@ -37,6 +38,10 @@ pub struct Options {
     pub promiscuous: bool,
     /// Also write every captured packet to this pcap file (tcpdump `-w`).
     pub save: Option<PathBuf>,
+    /// How the `-w` files rotate (tcpdump `-C`, `-G`, `-W`).
+    pub rotation: Rotation,
+    /// When the capture starts (the first `-w` file's time, for `-G` names).
+    pub started: Timestamp,
 }
 
 impl Options {
@@ -50,6 +55,8 @@ impl Options {
             buffer_timeout: Duration::from_millis(100),
             promiscuous: true,
             save: None,
+            rotation: Rotation::default(),
+            started: Timestamp::new(0, 0),
         }
     }
 }
@@ -126,7 +133,7 @@ pub fn interfaces() -> Result<Vec<Interface>, LiveError> {
 /// An open interface, non-blocking, with its filter set.
 pub struct LiveCapture {
     cap: Capture<Active>,
-    save: Option<Savefile>,
+    save: Option<Saver>,
     link: LinkType,
     link_name: String,
     next_frame: u64,
@@ -151,7 +158,7 @@ impl LiveCapture {
             .timeout(clamp(
                 options.buffer_timeout.as_millis().clamp(1, 60_000) as u32
             ));
-        if let Some(bytes) = options.buffer_size.or_else(|| immediate_buffer(options)) {
+        if let Some(bytes) = options.buffer_size.or_else(|| default_buffer(options)) {
             inactive = inactive.buffer_size(clamp(bytes));
         }
         let mut cap = inactive.open().map_err(|e| open_error(&interface, e))?;
@@ -163,23 +170,23 @@ impl LiveCapture {
                 })?;
         }
         let cap = cap.setnonblock().map_err(failed)?;
+        let datalink = cap.get_datalink();
         let save = match &options.save {
             None => None,
-            Some(path) => {
-                let shown = path.display().to_string();
-                let Some(utf8) = path.to_str() else {
-                    return Err(LiveError::Save {
-                        path: shown,
-                        message: "the path is not UTF-8".into(),
-                    });
-                };
-                Some(cap.savefile(utf8).map_err(|e| LiveError::Save {
-                    path: shown,
-                    message: message(e),
-                })?)
-            }
+            Some(path) => Some(
+                Saver::create(
+                    path,
+                    options.rotation.clone(),
+                    LinkType(datalink.0 as u32),
+                    options.snaplen.max(64),
+                    options.started,
+                )
+                .map_err(|message| LiveError::Save {
+                    path: path.display().to_string(),
+                    message,
+                })?,
+            ),
         };
-        let datalink = cap.get_datalink();
         let link_name = datalink
             .get_name()
             .map(|name| match datalink.get_description() {
@@ -210,6 +217,11 @@ impl LiveCapture {
         &self.interface
     }
 
+    /// The `-w` writer, if any.
+    pub fn saver(&self) -> Option<&Saver> {
+        self.save.as_ref()
+    }
+
     /// Hands over the packets already captured (at most `max`); when there are none, waits up
     /// to `wait` for some. Returns how many were handed over; 0 means none arrived in time (or
     /// a signal cut the wait short).
@@ -238,7 +250,7 @@ impl LiveCapture {
             if let Some(save) = &mut self.save {
                 // Keep the file readable as it grows: what was seen is on disk.
                 save.flush().map_err(|e| LiveError::Save {
-                    path: "-w file".into(),
+                    path: save.path().display().to_string(),
                     message: e.to_string(),
                 })?;
             }
@@ -263,12 +275,17 @@ impl LiveCapture {
                     })
                 }
             };
+            let ts = timestamp(packet.header);
             if let Some(save) = &mut self.save {
-                save.write(&packet);
+                save.write(ts, packet.data, packet.header.len)
+                    .map_err(|e| LiveError::Save {
+                        path: save.path().display().to_string(),
+                        message: e.to_string(),
+                    })?;
             }
             let frame = Frame {
                 number: self.next_frame,
-                ts: timestamp(packet.header),
+                ts,
                 link: self.link,
                 data: packet.data,
                 orig_len: packet.header.len,
@@ -295,21 +312,22 @@ impl LiveCapture {
     }
 }
 
-/// The kernel buffer for immediate mode when none is asked for. There libpcap gives every
-/// packet a ring slot of snaplen bytes: its default 2 MiB holds 8 packets at the default
-/// snaplen, and a burst (an EHLO reply a line per segment, a TLS handshake) overflows it. Room
-/// for 256 packets, at most 64 MiB.
-pub fn immediate_buffer(options: &Options) -> Option<u32> {
-    const LIBPCAP_DEFAULT: u32 = 2 << 20;
+/// The kernel buffer when none is asked for: 32 MiB, which holds about a second of a busy
+/// gigabit link, where libpcap's own 2 MiB overflowed at 50,000 packets/s as soon as the
+/// capture thread was not scheduled for 40 ms (a loaded machine). In immediate mode libpcap
+/// gives every packet a ring slot of snaplen bytes (its 2 MiB would hold 8 packets at the
+/// default snaplen): room for at least 256 of them, at most 64 MiB.
+pub fn default_buffer(options: &Options) -> Option<u32> {
+    const BATCHED: u32 = 32 << 20;
     if !options.immediate {
-        return None;
+        return Some(BATCHED);
     }
     let bytes = options
         .snaplen
         .saturating_add(512)
         .saturating_mul(256)
-        .min(64 << 20);
-    (bytes > LIBPCAP_DEFAULT).then_some(bytes)
+        .clamp(BATCHED, 64 << 20);
+    Some(bytes)
 }
 
 /// A libpcap timestamp (microseconds): `time_t` is 32 bits on some targets, 64 on others.

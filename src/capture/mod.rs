@@ -9,6 +9,7 @@ pub mod compressed;
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod rotate;
 
 use std::fmt;
 

@@ -398,6 +398,348 @@ mod live {
         );
     }
 
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = common::temp_path(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `mailtap -i lo` on a port of its own, its stderr and stdout line by line.
+    struct Watching {
+        child: Child,
+        out: Receiver<String>,
+        err: Receiver<String>,
+    }
+
+    impl Watching {
+        fn start(args: &[&str]) -> Watching {
+            let mut command = mailtap();
+            command.args(args);
+            Watching::spawn(command)
+        }
+
+        /// As systemd's DynamicUser= with AmbientCapabilities= starts it: an ordinary user
+        /// holding CAP_NET_RAW and CAP_NET_ADMIN.
+        fn start_unprivileged(args: &[&str]) -> Watching {
+            let mut command = Command::new("setpriv");
+            command
+                .env("NO_COLOR", "1")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=+net_raw,+net_admin",
+                    "--ambient-caps=+net_raw,+net_admin",
+                    env!("CARGO_BIN_EXE_mailtap"),
+                ])
+                .args(args);
+            Watching::spawn(command)
+        }
+
+        fn spawn(mut command: Command) -> Watching {
+            let mut child = command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run mailtap");
+            let lines = |r: Box<dyn Read + Send>| {
+                let (tx, rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(r).lines().map_while(Result::ok) {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                rx
+            };
+            let out = lines(Box::new(child.stdout.take().unwrap()));
+            let err = lines(Box::new(child.stderr.take().unwrap()));
+            Watching { child, out, err }
+        }
+
+        /// The stderr lines up to the one containing `what` (panics after 10 s).
+        fn stderr_until(&self, what: &str) -> String {
+            let mut seen = String::new();
+            while let Ok(line) = self.err.recv_timeout(Duration::from_secs(10)) {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(what) {
+                    return seen;
+                }
+            }
+            panic!("no '{what}' on mailtap's stderr: {seen}");
+        }
+
+        /// `Field:` lines of /proc/PID/status, whitespace collapsed.
+        fn status(&self, field: &str) -> String {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+                .expect("read /proc/PID/status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                .unwrap_or_else(|| panic!("no {field} in {status}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+
+        fn stop(&mut self) -> (Option<i32>, Vec<String>) {
+            let status = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let code = self.child.wait().unwrap().code();
+            let mut rest = Vec::new();
+            while let Ok(line) = self.out.recv_timeout(Duration::from_secs(2)) {
+                rest.push(line);
+            }
+            (code, rest)
+        }
+    }
+
+    /// A test that fails midway leaves no mailtap behind.
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// A small SMTP server on 127.0.0.1 (a port of its own) and one client session through it:
+    /// EHLO offered no STARTTLS, then QUIT — a `not-offered` session.
+    fn smtp_server() -> std::net::TcpListener {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1")
+    }
+
+    fn smtp_session(server: &std::net::TcpListener) {
+        use std::net::TcpStream;
+        let port = server.local_addr().unwrap().port();
+        let serve = |mut c: TcpStream| {
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            c.write_all(b"220 mx.mailtap.test ESMTP\r\n").unwrap();
+            r.read_line(&mut line).unwrap();
+            c.write_all(b"250-mx.mailtap.test\r\n250 8BITMIME\r\n")
+                .unwrap();
+            r.read_line(&mut line).unwrap();
+            c.write_all(b"221 2.0.0 Bye\r\n").unwrap();
+        };
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (conn, _) = server.accept().unwrap();
+        let handle = std::thread::spawn(move || serve(conn));
+        let mut r = BufReader::new(client.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        client.write_all(b"EHLO client.mailtap.test\r\n").unwrap();
+        while !line.starts_with("250 ") {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+        }
+        client.write_all(b"QUIT\r\n").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("221"), "{line}");
+        handle.join().unwrap();
+    }
+
+    fn next_session(w: &Watching, port: u16) -> serde_json::Value {
+        let line = w
+            .out
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a session reported within 10 s");
+        let session = json(&line);
+        assert_eq!(session["server"], format!("127.0.0.1:{port}"), "{line}");
+        session
+    }
+
+    /// Started as root, mailtap gives everything up once the interface is open: it runs as
+    /// nobody, with no supplementary group and no capability, no new privileges, under a
+    /// seccomp filter — and goes on reporting sessions right. `-Z root` stays root without
+    /// capabilities.
+    #[test]
+    fn privileges_are_dropped_once_capturing() {
+        if !requires(is_root(), "not root: cannot drop privileges") {
+            return;
+        }
+        let server = smtp_server();
+        let port = server.local_addr().unwrap().port();
+        let filter = format!("tcp port {port}");
+        let p = port.to_string();
+        // Root by default (to nobody), root with -Z root, and as systemd starts it: an
+        // ordinary user with the two capabilities in its ambient set.
+        for (user, uid, ambient) in [
+            (None, "65534", false),
+            (Some("root"), "0", false),
+            (None, "65534", true),
+        ] {
+            if ambient && !requires(have("setpriv"), "setpriv is not installed") {
+                return;
+            }
+            let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
+            if let Some(user) = user {
+                args.extend(["-Z", user]);
+            }
+            args.extend(filter.split(' '));
+            let mut w = if ambient {
+                Watching::start_unprivileged(&args)
+            } else {
+                Watching::start(&args)
+            };
+            let err = w.stderr_until("listening on lo");
+            assert!(!err.contains("Landlock"), "this kernel has Landlock: {err}");
+            let expected_user = user.unwrap_or("nobody");
+            assert!(
+                err.contains(&format!("running as {expected_user} without privileges")),
+                "{err}"
+            );
+            assert_eq!(w.status("Uid"), [uid; 4].join(" "));
+            assert_eq!(
+                w.status("Gid").split(' ').next().unwrap(),
+                if uid == "0" { "0" } else { "65534" }
+            );
+            assert_eq!(w.status("Groups"), "");
+            // The bounding set can only be emptied with CAP_SETPCAP, which an ordinary user
+            // lacks (systemd's CapabilityBoundingSet= narrows it there); with nothing
+            // permitted and no new privileges it gives nothing back.
+            let sets: &[&str] = if ambient {
+                &["CapInh", "CapPrm", "CapEff", "CapAmb"]
+            } else {
+                &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+            };
+            for &caps in sets {
+                assert_eq!(w.status(caps), "0000000000000000", "{caps}");
+            }
+            assert_eq!(w.status("NoNewPrivs"), "1");
+            assert_eq!(w.status("Seccomp"), "2");
+            // Still working after the drop: two sessions, both reported right.
+            for _ in 0..2 {
+                smtp_session(&server);
+                let session = next_session(&w, port);
+                assert_eq!(session["verdict"], "not-offered", "{session}");
+                assert_eq!(session["end"]["how"], "closed", "{session}");
+            }
+            let (code, rest) = w.stop();
+            assert_eq!(code, Some(0));
+            assert!(rest.is_empty(), "{rest:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_user_is_an_error_before_capturing() {
+        if !requires(is_root(), "not root: cannot open an interface") {
+            return;
+        }
+        let (code, err) =
+            stderr_of(&["-i", "lo", "-Z", "mailtap-no-such-user", "tcp", "port", "1"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("no such user: 'mailtap-no-such-user'"),
+            "{err}"
+        );
+    }
+
+    /// Rotating files are made after the drop, so their folder must be writable by the user:
+    /// mailtap says so at once instead of failing at the first rotation.
+    #[test]
+    fn rotation_into_a_folder_the_user_cannot_write_is_an_error() {
+        if !requires(is_root(), "not root: cannot open an interface") {
+            return;
+        }
+        let dir = temp_dir("rotate-denied");
+        let file = dir.join("cap.pcap");
+        let (code, err) = stderr_of(&[
+            "-i",
+            "lo",
+            "-w",
+            file.to_str().unwrap(),
+            "-C",
+            "1",
+            "tcp",
+            "port",
+            "1",
+        ]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("user nobody cannot make files there") && err.contains("-Z"),
+            "{err}"
+        );
+    }
+
+    /// `-w -C SIZE -W N` as nobody: a ring of N files, each a pcap mailtap reads; `-G` with
+    /// strftime names.
+    #[test]
+    fn rotated_files_ring_and_follow_the_clock() {
+        if !requires(is_root(), "not root: cannot open an interface") {
+            return;
+        }
+        let server = smtp_server();
+        let port = server.local_addr().unwrap().port();
+        let p = port.to_string();
+        let dir = temp_dir("rotate-live");
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        let ring = dir.join("ring.pcap");
+        let filter = format!("tcp port {port}");
+        let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
+        args.extend(["-w", ring.to_str().unwrap(), "-C", "2k", "-W", "3"]);
+        args.extend(filter.split(' '));
+        let mut w = Watching::start(&args);
+        w.stderr_until("listening on lo");
+        for _ in 0..8 {
+            smtp_session(&server);
+            assert_eq!(next_session(&w, port)["verdict"], "not-offered");
+        }
+        let (code, _) = w.stop();
+        assert_eq!(code, Some(0));
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ring.pcap0", "ring.pcap1", "ring.pcap2"]);
+        for name in &names {
+            let path = dir.join(name);
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert!(size <= 2000 || size < 2100, "{name}: {size} bytes");
+            let out = mailtap()
+                .args(["--format", "json"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{name}");
+        }
+
+        // -G 1 -W 2: a new file each second, named by its start time; only 2 kept.
+        let timed = dir.join("t-%Y%m%d-%H%M%S.pcap");
+        let mut args = vec!["-i", "lo", "--format", "jsonl", "--port", &p];
+        args.extend(["-w", timed.to_str().unwrap(), "-G", "1", "-W", "2"]);
+        args.extend(filter.split(' '));
+        let mut w = Watching::start(&args);
+        w.stderr_until("listening on lo");
+        for _ in 0..4 {
+            smtp_session(&server);
+            assert_eq!(next_session(&w, port)["verdict"], "not-offered");
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        let (code, _) = w.stop();
+        assert_eq!(code, Some(0));
+        let timed: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("t-"))
+            .collect();
+        assert_eq!(timed.len(), 2, "{timed:?}");
+        for name in &timed {
+            assert!(
+                name.len() == "t-20261130-022507.pcap".len() && name.ends_with(".pcap"),
+                "{name}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Real Postfix, swaks and a STARTTLS-masking relay in a network namespace, mailtap
     /// watching its loopback: see e2e.sh.
     #[test]
