@@ -138,8 +138,10 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
         tampered_offer || has(FindingKind::MaskedCommand) || has(FindingKind::RequiredNotOffered);
 
     if let Some(Exchange { reply, .. }) = &record.starttls {
-        return match reply.as_ref().map(|r| r.code) {
-            Some(220) => tls_outcome(record, torn_down, Verdict::Upgraded),
+        return match reply.as_ref().map(|r| (r.code, r.partial)) {
+            Some((220, _)) => tls_outcome(record, torn_down, Verdict::Upgraded),
+            // A refusal read after a gap may answer another command: not decisive.
+            Some((_, true)) => Verdict::Incomplete,
             Some(_) if stripped => Verdict::Stripped,
             Some(_) => Verdict::Rejected,
             // Torn down without an answer, unless the answer may be in a gap.
@@ -226,17 +228,15 @@ fn one_direction(record: &SessionRecord, only: Direction) -> Verdict {
 const CLIENT_RECORDS_AFTER_HANDSHAKE: u64 = 3;
 
 /// After `220` (or a ClientHello on an implicit-TLS port): did the handshake go through?
-/// A gap in the TLS bytes without an alert or plaintext to show a failure leaves it open.
+/// Without an alert or plaintext to show a failure, a gap leaves it open — in the TLS bytes,
+/// or anywhere: bytes held back behind a hole reach the sniffer late, out of step with the
+/// other direction, so a handshake that went through can look unfinished.
 fn tls_outcome(record: &SessionRecord, torn_down: bool, success: Verdict) -> Verdict {
-    let tls_gap = record
-        .tls
-        .as_ref()
-        .is_some_and(|t| t.gaps.iter().any(Option::is_some));
     if record.tls_established {
         success
     } else if record.tls_failed || record.plaintext_after_upgrade.is_some() {
         Verdict::HandshakeFailed
-    } else if tls_gap {
+    } else if record.gap_bytes > 0 {
         Verdict::Incomplete
     } else if torn_down {
         Verdict::HandshakeFailed

@@ -433,5 +433,16 @@ pub fn awaited(verb: Verb) -> Option<Awaited> {
     }
 }
 
+/// Whether `code` can be the reply to the awaited command: its success (`220`, `354`, `334`
+/// or `235`) or a refusal (4xx, 5xx); never another command's `250`.
+pub fn may_answer(awaited: Awaited, code: u16) -> bool {
+    let success = match awaited {
+        Awaited::StartTls => code == 220,
+        Awaited::Data => code == 354,
+        Awaited::Auth => matches!(code, 334 | 235),
+    };
+    success || code >= 400
+}
+
 #[cfg(test)]
 mod tests;

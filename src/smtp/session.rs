@@ -89,6 +89,8 @@ pub struct Session {
     /// The reply being assembled from its lines.
     partial_reply: Option<Reply>,
     partial_reply_gapped: bool,
+    /// How many of the next replies follow a gap in the server's bytes (see [`Session::gap`]).
+    unsure_replies: usize,
     /// The verb of the client's first command line (`None` before it, or for a non-command).
     first_verb: Option<Verb>,
     /// Either side said something only SMTP says: a reply line, or a known command.
@@ -155,6 +157,7 @@ impl Session {
             pending: VecDeque::new(),
             partial_reply: None,
             partial_reply_gapped: false,
+            unsure_replies: 0,
             first_verb: None,
             spoke_smtp: false,
             auth_seen: false,
@@ -294,6 +297,10 @@ impl Session {
                 if self.partial_reply.is_some() {
                     self.partial_reply_gapped = true;
                 }
+                // The lost bytes may have held whole replies: which of the commands waiting
+                // now were answered there is unknown, so the replies matched to them next are
+                // not trusted (kept, marked partial).
+                self.unsure_replies = self.pending.len();
             }
             _ => {}
         }
@@ -733,6 +740,7 @@ impl Session {
         // command from before the capture began.
         let greeting = self.record.handshake_seen
             || (self.pending.is_empty() && matches!(code, 220 | 554 | 421));
+        self.realign_after_gap(code);
         let answers = self.pending.front().and_then(|p| p.awaited);
         let effect = self.step(Event::Reply {
             code,
@@ -747,6 +755,11 @@ impl Session {
         let Some(pending) = self.pending.pop_front() else {
             return;
         };
+        let mut reply = reply;
+        if self.unsure_replies > 0 {
+            self.unsure_replies -= 1;
+            reply.partial = true;
+        }
         if effect == Effect::AnswerAfterUpgrade
             && code < 400
             && self.record.plaintext_answered.is_none()
@@ -783,6 +796,29 @@ impl Session {
             }
             _ if pending.awaited.is_some() => self.process_client(),
             _ => {}
+        }
+    }
+
+    /// After a gap in the server's bytes, replies to the commands then waiting may have been
+    /// lost. The client, held behind DATA, AUTH or STARTTLS, waits for that command's reply:
+    /// a reply that can be one for it ([`machine::may_answer`]) is taken as it, the commands
+    /// before it counted as answered in the gap. (It stays marked partial: unsure.)
+    fn realign_after_gap(&mut self, code: u16) {
+        if self.unsure_replies == 0 {
+            return;
+        }
+        let Some(Client::Awaiting(awaited)) = self.client_mode() else {
+            return;
+        };
+        if !machine::may_answer(awaited, code) {
+            return;
+        }
+        while self.pending.len() > 1
+            && self.unsure_replies > 1
+            && self.pending.front().is_some_and(|p| p.awaited.is_none())
+        {
+            self.pending.pop_front();
+            self.unsure_replies -= 1;
         }
     }
 

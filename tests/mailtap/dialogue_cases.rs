@@ -379,3 +379,49 @@ fn case_21_a_decrypted_capture_is_noted() {
         .to_string()
         .contains(&format!("#{answered}")));
 }
+
+/// Issue 14 (drops under load): a reply lost whole in a gap must not let the next reply pass
+/// for it — the `250` to MAIL is no EHLO reply without STARTTLS, the `250` to RCPT no answer
+/// to STARTTLS.
+#[test]
+fn a_reply_lost_in_a_gap_is_not_replaced_by_the_next_one() {
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    c.handshake();
+    c.server(GREETING);
+    c.client(EHLO);
+    c.skip_server(OFFER.len());
+    c.client(b"MAIL FROM:<a@example.test>\r\n");
+    c.server(b"250 2.1.0 Ok\r\n");
+    c.client(b"QUIT\r\n");
+    c.server(b"221 2.0.0 Bye\r\n");
+    c.close();
+    let s = one_session(cap);
+    assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
+
+    // MAIL's reply lost, RCPT's read: the 220 after STARTTLS is still STARTTLS' own. The
+    // server's bytes after the hole wait in reassembly until the hole is declared a gap, so
+    // they reach the TLS sniffer after the client's: the handshake cannot be followed, and
+    // the close after it is no proof of failure.
+    let pipelined_then_starttls = |reply: &[u8], tls: bool| {
+        let mut cap = capture();
+        let mut c = cap.tcp(client(), server());
+        opening(&mut c, OFFER);
+        c.client(b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n");
+        c.skip_server(b"250 2.1.0 Ok\r\n".len());
+        c.server(b"250 2.1.5 Ok\r\n");
+        c.client(b"STARTTLS\r\n");
+        c.server(reply);
+        if tls {
+            replay_tls(&mut c, "tls13-ok.bin");
+        }
+        c.close();
+        one_session(cap)
+    };
+    let s = pipelined_then_starttls(b"220 2.0.0 Ready to start TLS\r\n", true);
+    assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
+    assert_eq!(s.record.starttls.unwrap().reply.unwrap().code, 220);
+    // A 454 then could also be RCPT's (the 250 MAIL's): nothing decides.
+    let s = pipelined_then_starttls(b"454 4.7.0 TLS not available\r\n", false);
+    assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
+}

@@ -338,6 +338,15 @@ fn transition_table() {
 }
 
 #[test]
+fn which_codes_may_answer_an_awaited_command() {
+    use Awaited::*;
+    assert!(may_answer(StartTls, 220) && may_answer(StartTls, 454) && may_answer(StartTls, 502));
+    assert!(!may_answer(StartTls, 250) && !may_answer(StartTls, 354));
+    assert!(may_answer(Data, 354) && may_answer(Data, 554) && !may_answer(Data, 250));
+    assert!(may_answer(Auth, 334) && may_answer(Auth, 235) && !may_answer(Auth, 250));
+}
+
+#[test]
 fn only_data_auth_and_starttls_are_awaited() {
     assert_eq!(awaited(Verb::StartTls), Some(Awaited::StartTls));
     assert_eq!(awaited(Verb::Data), Some(Awaited::Data));
