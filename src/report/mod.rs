@@ -130,6 +130,8 @@ impl<W: Write> Reporter<W> {
         self.inputs.len() - 1
     }
 
+    /// Takes one session of input `input` (an index from [`Reporter::input`]): written now
+    /// (JSON Lines, transcripts, a streaming table) or kept for the sorted document.
     pub fn session(&mut self, input: usize, report: SessionReport) -> io::Result<()> {
         match self.format {
             // Collected sessions are filtered at the end, once `inconsistent-offer` is known.

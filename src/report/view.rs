@@ -10,8 +10,11 @@ use crate::text::escape_str;
 /// of at least that severity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Only {
+    /// Sessions with this verdict.
     Verdict(Verdict),
+    /// Sessions with a finding of this kind.
     Finding(FindingKind),
+    /// Sessions with a finding of this severity or worse.
     Severity(Severity),
 }
 
@@ -26,6 +29,7 @@ impl std::str::FromStr for Only {
 }
 
 impl Only {
+    /// Whether the session is one this selector picks.
     pub fn matches(self, report: &SessionReport) -> bool {
         match self {
             Only::Verdict(v) => report.verdict == v,

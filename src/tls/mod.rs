@@ -164,8 +164,9 @@ pub struct Malformed {
 }
 
 /// Whether the server certificate could be seen, and if not, why: a `null` certificate
-/// must not read as "fine".
+/// must not read as "fine". Serialized, and shown by `Display`, as [`as_str`](Self::as_str).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
 pub enum CertificateVisibility {
     /// The Certificate message was read ([`TlsFacts::certificate`]).
     #[serde(rename = "visible")]
@@ -195,6 +196,12 @@ impl CertificateVisibility {
             CertificateVisibility::NotVisibleResumed => "not visible (resumed)",
             CertificateVisibility::NotSeen => "not seen",
         }
+    }
+}
+
+impl std::fmt::Display for CertificateVisibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
