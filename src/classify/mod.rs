@@ -14,7 +14,7 @@ mod verdict;
 use serde::Serialize;
 
 pub use findings::findings;
-pub use reason::{reason, thousands, Reason};
+pub use reason::{reason, Reason};
 pub use verdict::{FindingKind, Severity, Verdict};
 
 use crate::smtp::parse::Verb;

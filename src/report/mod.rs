@@ -229,7 +229,7 @@ impl<W: Write> Reporter<W> {
 }
 
 /// One line: sessions by verdict, attempts without data, frames read.
-pub fn summary_line(summary: &Summary) -> String {
+pub(crate) fn summary_line(summary: &Summary) -> String {
     let mut parts = vec![format!(
         "{} SMTP session{}",
         summary.sessions,
@@ -322,7 +322,7 @@ fn wrap(line: &str, width: Option<usize>) -> String {
 }
 
 /// The packet counts of a live capture, in tcpdump's words.
-pub fn capture_line(stats: &CaptureStats) -> String {
+pub(crate) fn capture_line(stats: &CaptureStats) -> String {
     format!(
         "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
         stats.received, stats.dropped, stats.if_dropped

@@ -48,10 +48,7 @@ use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use crate::Direction;
 pub use alert::{Alert, AlertDescription, LEVEL_FATAL, LEVEL_WARNING};
 pub use certificate::{CertValidity, Certificate};
-pub use hello::{
-    CipherSuite, ClientHello, DowngradeSentinel, ServerHello, TlsVersion,
-    HELLO_RETRY_REQUEST_RANDOM,
-};
+pub use hello::{CipherSuite, ClientHello, DowngradeSentinel, ServerHello, TlsVersion};
 pub use reassembly::MAX_HANDSHAKE_MESSAGE;
 pub use record::MAX_RECORD_LEN;
 
@@ -81,7 +78,7 @@ pub fn dir_index(dir: Direction) -> usize {
 }
 
 /// The direction of an index of the per-direction arrays (0 = `ToServer`, else `ToClient`).
-pub fn dir_of_index(i: usize) -> Direction {
+pub(crate) fn dir_of_index(i: usize) -> Direction {
     if i == 0 {
         Direction::ToServer
     } else {
