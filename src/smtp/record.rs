@@ -222,9 +222,12 @@ pub struct SessionRecord {
     /// What the TLS sniffer saw, set when the session ends (boxed: over 400 bytes that a
     /// session still open, or one without TLS, would carry for nothing).
     pub tls: Option<Box<TlsFacts>>,
-    /// The TLS handshake went through (see [`crate::tls::TlsSniffer::is_established`]).
+    /// The TLS handshake went through: ServerHello, then encrypted records from both sides
+    /// (in TLS 1.3, application data, the first not alert-sized), with no cleartext alert and
+    /// no non-TLS bytes before.
     pub tls_established: bool,
-    /// The TLS handshake failed (see [`crate::tls::TlsSniffer::has_failed`]).
+    /// The TLS handshake failed: a cleartext alert that ends it, bytes that are not TLS, or
+    /// (TLS 1.3) an alert-sized first encrypted record, before it was established.
     pub tls_failed: bool,
     /// Client bytes after `STARTTLS\r\n` and before the server's reply (S8, CVE-2011-0411).
     pub command_injection: Option<Evidence>,

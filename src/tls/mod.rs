@@ -1,6 +1,6 @@
 //! TLS sniffing: what the bytes of one connection say about its TLS handshake.
 //!
-//! Sans-I/O and pure: [`TlsSniffer`] is fed the bytes of each direction in capture order
+//! Sans-I/O and pure: the sniffer is fed the bytes of each direction in capture order
 //! (after an SMTP `220` to STARTTLS, or from the first byte on an implicit-TLS port) and
 //! records facts in [`TlsFacts`]: ClientHello (versions, SNI), ServerHello (negotiated
 //! version, cipher, RFC 8446 downgrade sentinel), the TLS ≤ 1.2 server certificate, cleartext
@@ -66,8 +66,8 @@ pub const MAX_MALFORMED: usize = 8;
 /// Bytes kept as evidence in [`NotTls::bytes`].
 pub const NOT_TLS_EVIDENCE: usize = 64;
 /// After a failure, records (both directions) still looked at for the other side's alert
-/// or plaintext before [`TlsSniffer::wants_more`] says no.
-pub const RECORDS_AFTER_FAILURE: u64 = 16;
+/// or plaintext before the sniffer stops.
+pub(crate) const RECORDS_AFTER_FAILURE: u64 = 16;
 
 /// Index of a direction in the per-direction arrays: `ToServer` = 0, `ToClient` = 1.
 pub fn dir_index(dir: Direction) -> usize {
@@ -316,6 +316,10 @@ enum HsEvent {
 }
 
 /// Follows the TLS handshake of one connection; see the [module docs](self).
+///
+/// Public for the fuzz targets (`fuzz/src`), which feed it directly; a library user gets its
+/// [`TlsFacts`] in [`SessionRecord::tls`](crate::smtp::SessionRecord::tls).
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct TlsSniffer {
     dirs: [DirState; 2],
