@@ -132,9 +132,11 @@ pub enum FindingKind {
 pub enum Severity {
     /// `info`: context, not a problem (e.g. `midstream`); listed with `-v` only.
     Info,
-    /// `warning`: worth a look (e.g. a masked keyword other than STARTTLS).
+    /// `warning`: worth a look: STARTTLS refused, a weak version or a doubtful certificate,
+    /// mail in cleartext, a masked keyword that cannot be STARTTLS.
     Warning,
-    /// `high`: TLS was prevented or tampered with, or credentials or mail went in cleartext.
+    /// `high`: TLS was prevented or tampered with (masking, injection, downgrade), or
+    /// credentials went in cleartext.
     High,
 }
 

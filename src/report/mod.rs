@@ -288,6 +288,8 @@ fn plural(n: u64, noun: &str) -> String {
 /// The summary (and a live capture's packet counts) on standard error, in every format: data
 /// goes to standard output, the summary beside it. `width`: standard error is a terminal this
 /// wide, and long lines are wrapped between words.
+// The mailtap binary's (src/main.rs); a library user reads the `Summary` itself.
+#[doc(hidden)]
 pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>, width: Option<usize>) {
     let mut text = wrap(&format!("mailtap: {}", summary_line(summary)), width);
     if let Some(stats) = capture {
