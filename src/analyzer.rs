@@ -17,7 +17,9 @@ use serde::Serialize;
 use crate::capture::{Frame, LinkType, Timestamp};
 use crate::classify::{self, FindingKind, SessionReport};
 use crate::decode::{self, Lazy, Skip, TcpSegment};
-use crate::reassembly::{Chunk, Closing, Connection, StreamStats};
+/// TCP repair counts of [`Summary::tcp`].
+pub use crate::reassembly::StreamStats;
+use crate::reassembly::{Chunk, Closing, Connection};
 use crate::smtp::record::End;
 use crate::smtp::{Detection, Session, SessionLimits};
 use crate::Direction;
@@ -34,9 +36,11 @@ pub use ports::PortSet;
 /// What to track and how much memory to allow.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// TCP ports whose connections are SMTP (25, 465, 587, 2525 and `--port`).
     pub ports: PortSet,
     /// Also find SMTP on other ports by its content.
     pub content_detection: bool,
+    /// Memory bounds of each session.
     pub limits: SessionLimits,
     /// Out-of-order bytes held per direction before a hole is declared a gap.
     pub max_out_of_order: usize,
@@ -45,7 +49,7 @@ pub struct Config {
     /// A flow silent for this long (capture time) is ended.
     pub idle_timeout_secs: u64,
     /// Take only the connections of one shard (several analyzers sharing one input: see
-    /// [`crate::shard`]). Frames are counted by shard 0 only, and what compares sessions with
+    /// `--threads`). Frames are counted by shard 0 only, and what compares sessions with
     /// each other (counting them, `inconsistent-offer`) is left to whoever merges the shards.
     pub shard: Option<Shard>,
 }
@@ -54,7 +58,9 @@ pub struct Config {
 /// `index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's number, `0..count`.
     pub index: usize,
+    /// How many shards share the input.
     pub count: usize,
     /// The hash's seed, the same for every shard of an input.
     pub seed: u64,
@@ -93,13 +99,19 @@ impl Default for Config {
 /// Counts for the whole input.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// Frames read.
     pub frames: u64,
+    /// Captured bytes of those frames.
     pub bytes: u64,
+    /// SMTP sessions reported.
     pub sessions: u64,
+    /// Sessions per verdict name.
     pub verdicts: BTreeMap<&'static str, u64>,
+    /// Sessions per finding kind (a session with two findings of a kind counts once).
     pub findings: BTreeMap<&'static str, u64>,
     /// Connections to an SMTP port that never carried data.
     pub connections: Attempts,
+    /// Frames not analysed, by reason.
     pub skipped: Skipped,
     /// TCP repairs over the SMTP flows: retransmitted, overlapping and out-of-order segments,
     /// and bytes missing from the capture.
@@ -149,6 +161,7 @@ impl Summary {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+/// Connections to an SMTP port that never carried a byte: not sessions, only counted.
 pub struct Attempts {
     /// SYN seen, no data ever exchanged.
     pub attempted: u64,
@@ -159,10 +172,15 @@ pub struct Attempts {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+/// Frames that could not be analysed, by reason.
 pub struct Skipped {
+    /// Not TCP (UDP, ARP, ICMP...).
     pub not_tcp: u64,
+    /// IP fragments (not reassembled).
     pub ip_fragments: u64,
+    /// Cut by the capture's snapshot length before the TCP header ended.
     pub truncated: u64,
+    /// Of a link type mailtap does not decode.
     pub unsupported_link: u64,
 }
 
@@ -222,6 +240,7 @@ impl ByContent for Entry {
 /// How long an ended flow's tombstone is kept, in capture seconds.
 const TOMBSTONE_SECS: u64 = 120;
 
+/// The pipeline for one input, frame by frame; see the [module docs](self).
 pub struct Analyzer {
     config: Config,
     flows: FlowTable<Entry>,
@@ -235,6 +254,7 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
+    /// An analyzer that has seen nothing yet.
     pub fn new(config: Config) -> Self {
         Analyzer {
             config,
@@ -248,6 +268,7 @@ impl Analyzer {
         }
     }
 
+    /// The counts so far.
     pub fn summary(&self) -> &Summary {
         &self.summary
     }

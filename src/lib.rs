@@ -12,19 +12,29 @@
 //! a [`classify::SessionReport`] for every SMTP session as the session ends. Nothing below the
 //! capture layer reads a clock or does I/O: time is the capture's.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub mod analyzer;
 pub mod capture;
 pub mod classify;
-pub mod decode;
 pub mod diff;
-pub mod parallel;
-pub mod reassembly;
 pub mod report;
 pub mod servers;
-pub mod shard;
 pub mod smtp;
 pub mod text;
 pub mod tls;
+
+// Steps of the pipeline that the library's users meet only through `analyzer`: public so
+// that the benches, the fuzz targets and the property tests can drive them one by one.
+#[doc(hidden)]
+pub mod decode;
+#[doc(hidden)]
+pub mod reassembly;
+// The binary's driver for several inputs and threads; a library user calls `analyze_with`.
+#[doc(hidden)]
+pub mod parallel;
+mod shard;
 
 /// Deterministic pseudo-random numbers for the unit tests (shared with the integration tests).
 #[cfg(test)]
@@ -42,11 +52,24 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
+    /// From the client to the server.
     ToServer,
+    /// From the server to the client.
     ToClient,
 }
 
+/// As in the JSON: `to-server`, `to-client`.
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::ToServer => "to-server",
+            Direction::ToClient => "to-client",
+        })
+    }
+}
+
 impl Direction {
+    /// The other way.
     pub fn reverse(self) -> Direction {
         match self {
             Direction::ToServer => Direction::ToClient,
@@ -67,6 +90,7 @@ use classify::SessionReport;
 /// How reading one capture ended.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The counts of the whole input.
     pub summary: Summary,
     /// Damage met after the start of the file: everything before it was analysed.
     pub damage: Option<CaptureError>,
@@ -230,8 +254,11 @@ fn drive(
 /// Everything found in one capture, sessions in order of their first frame.
 #[derive(Debug)]
 pub struct Analysis {
+    /// Every SMTP session, in order of its first frame.
     pub sessions: Vec<SessionReport>,
+    /// The counts of the whole input.
     pub summary: Summary,
+    /// Damage met after the start of the file: everything before it was analysed.
     pub damage: Option<CaptureError>,
 }
 
@@ -259,4 +286,17 @@ pub fn analyze(
         summary: outcome.summary,
         damage: outcome.damage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Direction;
+
+    #[test]
+    fn direction_displays_as_in_json() {
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            assert_eq!(serde_json::to_value(dir).unwrap(), dir.to_string());
+            assert_eq!(dir.reverse().reverse(), dir);
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! Files are analysed one after the other ([`files`]); a live interface or a capture streamed
 //! on standard input is watched until it ends or is stopped ([`watch`]).
+#![forbid(unsafe_code)]
 
 mod cli;
 mod diff_cli;

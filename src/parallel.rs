@@ -76,7 +76,7 @@ pub struct Options {
     /// Bytes read, all inputs together, for a progress bar.
     pub progress: Option<Progress>,
     /// With one input and several threads, split its connections between the threads
-    /// ([`crate::shard`]): only for an input `open` can open once per thread (a file).
+    /// (`--threads`): only for an input `open` can open once per thread (a file).
     pub split_one_input: bool,
     /// Only the frames this filter keeps are analysed (a capture filter on files).
     pub filter: Option<FrameFilter>,

@@ -34,12 +34,15 @@ use crate::capture::Timestamp;
 use crate::classify::{ehlo_offer, SessionReport};
 use crate::text::WireText;
 
+/// The `schema` of the JSON document.
 pub const SCHEMA: &str = "mailtap-servers/1";
 
 /// Client addresses grouped together: a /24 or /64 network, or one address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Clients {
+    /// A network: its first address and prefix length (`10.25.1.0/24`, `2001:db8::/64`).
     Network(IpAddr, u8),
+    /// One client address (`--by server --exact`).
     Address(IpAddr),
 }
 
@@ -79,10 +82,14 @@ impl Serialize for Clients {
 /// Sessions of one client group, and when they started.
 #[derive(Clone, Debug, Serialize)]
 pub struct Group {
+    /// Which clients.
     pub clients: Clients,
+    /// How many sessions they had with the server.
     pub sessions: usize,
+    /// Start of the earliest of those sessions (RFC 3339 in JSON).
     #[serde(serialize_with = "as_text")]
     pub first_time: Timestamp,
+    /// Start of the latest of them.
     #[serde(serialize_with = "as_text")]
     pub last_time: Timestamp,
 }
@@ -91,23 +98,32 @@ fn as_text<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error
     s.collect_str(value)
 }
 
+/// What one server's EHLO replies said about STARTTLS, by client group.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Offers {
+    /// Groups whose EHLO reply listed STARTTLS.
     pub offered: Vec<Group>,
+    /// Groups whose complete EHLO reply did not (masked or deleted lines included).
     pub not_offered: Vec<Group>,
+    /// Sessions without a complete EHLO reply.
     pub unknown: usize,
 }
 
 /// One server's sessions.
 #[derive(Clone, Debug, Serialize)]
 pub struct Server {
+    /// The server's address and port.
     #[serde(serialize_with = "as_text")]
     pub server: SocketAddr,
+    /// The name in its first greeting (the first word after `220`), as sent.
     pub name: Option<WireText>,
+    /// How many sessions it had.
     pub sessions: usize,
+    /// Sessions per verdict name.
     pub verdicts: BTreeMap<&'static str, usize>,
     /// Offered STARTTLS to some client groups and not to others.
     pub split: bool,
+    /// Who was offered STARTTLS.
     pub starttls: Offers,
 }
 

@@ -11,8 +11,8 @@
 //! since every shard sees every frame's time.
 //!
 //! The merge takes, from the shards' queues, always the session handed over first
-//! ([`Handover`]: frame, then sweep, then first frame), so it needs a word from every shard
-//! before it can hand on anything: each shard says every [`PASS_EVERY`] frames that it has
+//! (`Handover`: frame, then sweep, then first frame), so it needs a word from every shard
+//! before it can hand on anything: each shard says every `PASS_EVERY` frames that it has
 //! sent everything up to there. Queues are bounded, so memory is too. Only an input that can
 //! be opened once per shard (a file, not a pipe) is split; the caller decides.
 
@@ -29,7 +29,7 @@ use crate::parallel::InputError;
 use crate::{Handover, Outcome};
 
 /// A shard says it has sent everything up to a frame this often (in frames).
-pub const PASS_EVERY: u64 = 1024;
+pub(crate) const PASS_EVERY: u64 = 1024;
 /// Items a shard may queue ahead of the merge: enough to ride out the merge waiting on
 /// another shard, few enough that sessions in flight stay in the allocator's warm pages.
 const QUEUE: usize = 256;
@@ -54,7 +54,7 @@ impl Item {
 /// Analyses the input `open` gives with `shards` analyzers at once, handing `on_session`
 /// each session in the order one analyzer would. `on_session` returning `Break`, or `stop`
 /// set, ends it early (as [`crate::parallel::analyze_inputs`] does).
-pub fn analyze_sharded<R: Read + Send>(
+pub(crate) fn analyze_sharded<R: Read + Send>(
     shards: usize,
     open: impl Fn() -> io::Result<R> + Sync,
     config: &Config,

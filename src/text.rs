@@ -26,6 +26,7 @@ pub struct WireText {
 }
 
 impl WireText {
+    /// Keeps the first [`MAX_KEPT`] bytes and counts the rest (shown as `…[+N bytes]`).
     pub fn new(bytes: &[u8]) -> Self {
         let kept = bytes.len().min(MAX_KEPT);
         WireText {
@@ -34,6 +35,7 @@ impl WireText {
         }
     }
 
+    /// The kept bytes, unescaped: attacker-controlled, never for a terminal as they are.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }

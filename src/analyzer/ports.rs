@@ -6,26 +6,31 @@
 pub const DEFAULT_PORTS: [u16; 4] = [25, 465, 587, 2525];
 
 #[derive(Clone)]
+/// A set of TCP ports, looked up in constant time (one bit per port).
 pub struct PortSet {
     bits: Box<[u64; 1024]>,
 }
 
 impl PortSet {
+    /// No port at all.
     pub fn empty() -> Self {
         PortSet {
             bits: Box::new([0; 1024]),
         }
     }
 
+    /// Adds a port.
     pub fn insert(&mut self, port: u16) {
         self.bits[usize::from(port >> 6)] |= 1 << (port & 63);
     }
 
     #[inline]
+    /// Whether the port is in the set.
     pub fn contains(&self, port: u16) -> bool {
         self.bits[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
+    /// The ports, in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         (0..=u16::MAX).filter(|&p| self.contains(p))
     }

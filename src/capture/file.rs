@@ -31,13 +31,16 @@ pub const MAX_RECORD: usize = 16 << 20;
 pub struct CaptureError {
     /// Offset from the start of the file of the record that could not be read.
     pub offset: u64,
+    /// What was wrong, and what was expected there.
     pub what: String,
 }
 
 /// What the reader met besides frames.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {
+    /// Frames (packet records) read.
     pub frames: u64,
+    /// Bytes of the file read.
     pub bytes: u64,
     /// pcapng packets naming an interface that no Interface Description Block declared.
     pub unknown_interface: u64,
@@ -115,6 +118,7 @@ pub struct FileReader<'r> {
 pub struct Progress(Arc<AtomicU64>);
 
 impl Progress {
+    /// A counter at zero, to share between the reader and a progress display.
     pub fn new() -> Self {
         Progress::default()
     }
@@ -197,6 +201,7 @@ impl<'r> FileReader<'r> {
         })
     }
 
+    /// What has been read so far.
     pub fn stats(&self) -> &ReadStats {
         &self.state.stats
     }

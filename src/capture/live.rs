@@ -22,6 +22,7 @@ use super::{CaptureStats, Frame, LinkType, Timestamp};
 /// How to open an interface; the defaults are tcpdump's.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The interface (`any`: all of them on Linux).
     pub interface: String,
     /// BPF filter, in pcap-filter(7) syntax; empty captures everything.
     pub filter: String,
@@ -45,6 +46,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// tcpdump's defaults for `interface`.
     pub fn new(interface: &str) -> Self {
         Options {
             interface: interface.to_string(),
@@ -64,33 +66,60 @@ impl Options {
 /// Why live capture could not start or go on. The messages say what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LiveError {
+    /// Not allowed to capture (neither root nor the capabilities).
     #[error("{interface}: no permission to capture ({message}): run as root, or give the binary the capabilities it needs: setcap cap_net_raw,cap_net_admin=eip {binary}")]
     Permission {
+        /// The interface asked for.
         interface: String,
+        /// libpcap's words.
         message: String,
         /// The running program, for the setcap command.
         binary: String,
     },
+    /// No interface of that name.
     #[error("{interface}: no such interface; the interfaces are: {}", available.join(", "))]
     NoSuchInterface {
+        /// The interface asked for.
         interface: String,
+        /// The interfaces there are.
         available: Vec<String>,
     },
+    /// libpcap could not compile the filter.
     #[error("bad capture filter '{filter}': {message}")]
-    BadFilter { filter: String, message: String },
+    BadFilter {
+        /// The filter as given.
+        filter: String,
+        /// libpcap's words.
+        message: String,
+    },
+    /// The `-w` file could not be written.
     #[error("{path}: cannot write the capture file: {message}")]
-    Save { path: String, message: String },
+    Save {
+        /// The `-w` file.
+        path: String,
+        /// The system's words.
+        message: String,
+    },
+    /// Capturing failed for another reason.
     #[error("{interface}: {message}")]
-    Capture { interface: String, message: String },
+    Capture {
+        /// The interface.
+        interface: String,
+        /// libpcap's words.
+        message: String,
+    },
 }
 
 /// One interface as `-D` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
+    /// Its name, as `-i` takes it.
     pub name: String,
+    /// libpcap's description, when it has one.
     pub description: Option<String>,
     /// `Up`, `Running`, `Loopback`, `Wireless`, as libpcap reports them.
     pub flags: Vec<&'static str>,
+    /// Its IP addresses.
     pub addresses: Vec<IpAddr>,
 }
 
@@ -141,6 +170,7 @@ pub struct LiveCapture {
 }
 
 impl LiveCapture {
+    /// Opens the interface, compiles and sets the filter, and creates the first `-w` file.
     pub fn open(options: &Options) -> Result<Self, LiveError> {
         let interface = options.interface.clone();
         let failed = |e: pcap::Error| LiveError::Capture {
@@ -204,6 +234,7 @@ impl LiveCapture {
         })
     }
 
+    /// The interface's link type, as frames carry it.
     pub fn link_type(&self) -> LinkType {
         self.link
     }
@@ -213,6 +244,7 @@ impl LiveCapture {
         &self.link_name
     }
 
+    /// The interface's name.
     pub fn interface(&self) -> &str {
         &self.interface
     }

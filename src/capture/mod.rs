@@ -29,11 +29,14 @@ pub struct CaptureStats {
 /// A capture timestamp: seconds and nanoseconds since the Unix epoch, as the capture says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
+    /// Seconds since the Unix epoch (UTC).
     pub secs: i64,
+    /// Nanoseconds within the second.
     pub nanos: u32,
 }
 
 impl Timestamp {
+    /// A timestamp of `secs` seconds and `nanos` nanoseconds since the epoch.
     pub const fn new(secs: i64, nanos: u32) -> Self {
         Timestamp { secs, nanos }
     }
@@ -121,15 +124,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub struct LinkType(pub u32);
 
 impl LinkType {
+    /// BSD loopback (NULL), host byte order family.
     pub const NULL: LinkType = LinkType(0);
+    /// Ethernet, with 802.1Q / QinQ tags.
     pub const ETHERNET: LinkType = LinkType(1);
+    /// Raw IP (the number OpenBSD gives DLT_RAW).
     pub const RAW_OPENBSD: LinkType = LinkType(12);
+    /// Raw IP (the number BSD/OS gives DLT_RAW).
     pub const RAW_BSDOS: LinkType = LinkType(14);
+    /// Raw IPv4 or IPv6.
     pub const RAW: LinkType = LinkType(101);
+    /// OpenBSD loopback (LOOP), network byte order family.
     pub const LOOP: LinkType = LinkType(108);
+    /// Linux cooked capture v1 (`tcpdump -i any -y LINUX_SLL`).
     pub const LINUX_SLL: LinkType = LinkType(113);
+    /// Raw IPv4.
     pub const IPV4: LinkType = LinkType(228);
+    /// Raw IPv6.
     pub const IPV6: LinkType = LinkType(229);
+    /// Linux cooked capture v2 (`tcpdump -i any`).
     pub const LINUX_SLL2: LinkType = LinkType(276);
 }
 
@@ -138,7 +151,9 @@ impl LinkType {
 pub struct Frame<'a> {
     /// 1-based position in the capture, as Wireshark numbers frames.
     pub number: u64,
+    /// When the frame was captured, by the capture's clock.
     pub ts: Timestamp,
+    /// The link layer the frame starts with.
     pub link: LinkType,
     /// The captured bytes (may be shorter than `orig_len` when the snaplen cut the packet).
     pub data: &'a [u8],

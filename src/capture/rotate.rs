@@ -223,6 +223,7 @@ impl Saver {
         }
     }
 
+    /// How the files rotate.
     pub fn rotation(&self) -> &Rotation {
         &self.rotation
     }

@@ -14,7 +14,7 @@ mod verdict;
 use serde::Serialize;
 
 pub use findings::findings;
-pub use reason::{reason, thousands, Reason};
+pub use reason::{reason, Reason};
 pub use verdict::{FindingKind, Severity, Verdict};
 
 use crate::smtp::parse::Verb;
@@ -26,7 +26,9 @@ use crate::Direction;
 /// One finding: what, how bad, and the evidence.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
+    /// What was seen; serialized as its kebab-case name.
     pub kind: FindingKind,
+    /// How much it matters.
     pub severity: Severity,
     /// The frame that shows it (0 when no single frame does).
     pub frame: u64,
@@ -37,14 +39,19 @@ pub struct Finding {
 /// A session with its judgement.
 #[derive(Clone, Debug)]
 pub struct SessionReport {
+    /// Everything the session showed on the wire: addresses, frames, the dialogue, TLS facts.
     pub record: SessionRecord,
+    /// What finally happened to TLS.
     pub verdict: Verdict,
+    /// Everything else worth saying, in the order found (`inconsistent-offer` last, added
+    /// across sessions).
     pub findings: Vec<Finding>,
     /// The decisive line or event behind the verdict.
     pub reason: Reason,
 }
 
 impl SessionReport {
+    /// Whether any finding is of this kind.
     pub fn has(&self, kind: FindingKind) -> bool {
         self.findings.iter().any(|f| f.kind == kind)
     }

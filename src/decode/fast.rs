@@ -22,7 +22,7 @@ const VLAN_TYPES: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 /// A TCP segment found by the fast path, not yet turned into a [`TcpSegment`]: its ports and
 /// payload can be looked at first, without building socket addresses.
 #[derive(Clone, Copy, Debug)]
-pub struct Raw<'a> {
+pub(crate) struct Raw<'a> {
     ips: Ips<'a>,
     tcp: &'a [u8; 20],
     payload: &'a [u8],

@@ -1,6 +1,6 @@
 //! Decode layer: from a captured frame to a TCP segment, or a reason why not.
 //!
-//! The link layer is peeled by hand in [`link`] (Linux SLL2 and BSD NULL/LOOP are not covered
+//! The link layer is peeled by hand in `link` (Linux SLL2 and BSD NULL/LOOP are not covered
 //! by etherparse); IPv4, IPv6 with extension headers, 802.1Q/QinQ and TCP are sliced by
 //! etherparse's lax parser, which keeps what it could read of a truncated packet. No byte is
 //! copied: a [`TcpSegment`] borrows the frame.
@@ -17,20 +17,30 @@ use crate::capture::Frame;
 /// The TCP flags mailtap acts on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpFlags {
+    /// SYN: the segment opens the connection (its sequence number precedes the first byte).
     pub syn: bool,
+    /// ACK: the acknowledgement number is valid.
     pub ack: bool,
+    /// FIN: the sender has no more bytes after this segment's.
     pub fin: bool,
+    /// RST: the connection is reset.
     pub rst: bool,
 }
 
 /// One TCP segment, borrowed from its frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegment<'a> {
+    /// Source address and port.
     pub src: SocketAddr,
+    /// Destination address and port.
     pub dst: SocketAddr,
+    /// Sequence number (RFC 9293 §3.1).
     pub seq: u32,
+    /// Acknowledgement number (meaningful when [`TcpFlags::ack`] is set).
     pub ack: u32,
+    /// The flags mailtap acts on.
     pub flags: TcpFlags,
+    /// The TCP payload as captured.
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not captured (snaplen): the segment covers
     /// `payload.len() + missing` sequence numbers.
@@ -62,11 +72,11 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<TcpSegment<'a>, Skip> {
     }
 }
 
-pub use fast::Raw;
+pub(crate) use fast::Raw;
 
 /// A frame decoded as far as deciding whether it matters needs.
 #[derive(Clone, Copy, Debug)]
-pub enum Lazy<'a> {
+pub(crate) enum Lazy<'a> {
     /// A TCP segment read by the fast path: ports and payload at hand, the rest on demand
     /// ([`Raw::segment`] gives what [`decode`] gives).
     Tcp(Raw<'a>),
@@ -77,7 +87,7 @@ pub enum Lazy<'a> {
 /// Like [`decode`], but a common TCP segment is only located: most segments of a big capture
 /// are dropped after a look at their ports and first payload bytes.
 #[inline]
-pub fn decode_lazy<'a>(frame: &Frame<'a>) -> Lazy<'a> {
+pub(crate) fn decode_lazy<'a>(frame: &Frame<'a>) -> Lazy<'a> {
     match fast::decode(frame.link, frame.data) {
         Some(Ok(raw)) => Lazy::Tcp(raw),
         Some(Err(skip)) => Lazy::Decoded(Err(skip)),

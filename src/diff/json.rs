@@ -13,8 +13,8 @@
 //!   no pair was found)
 //! - PAIR: `{ "a": SIDE, "b": SIDE, "changes": [CHANGE, ...], "middlebox": [EFFECT, ...] }`;
 //!   side `a` is the one nearer the client (capture A, or the earlier leg in one capture)
-//! - SIDE: `{ "client", "server" (`ip:port`, `[v6]:port`), "verdict" (as in `mailtap/1`),
-//!   "first_frame" }`
+//! - SIDE: `{ "client", "server", "verdict", "first_frame" }`: the addresses as `ip:port`
+//!   (`[v6]:port`), the verdict as in `mailtap/1`
 //! - CHANGE: `{ "direction": "to-client" | "to-server", "kind", "a": LINE | null,
 //!   "b": LINE | null, "mask"?: "XXXXXXXA" }` where `kind` is one of
 //!   - `changed`: both sides have the line, with different text (`mask`: the masked part as
@@ -49,12 +49,14 @@ use crate::classify::SessionReport;
 use crate::text::WireText;
 use crate::Direction;
 
+/// The `schema` of the JSON document.
 pub const SCHEMA: &str = "mailtap-diff/1";
 
 fn as_text<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 
+/// The `mailtap-diff/1` JSON document of a [`Diff`], for serde.
 #[derive(Serialize)]
 pub struct Document<'a> {
     schema: &'static str,

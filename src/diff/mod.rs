@@ -6,7 +6,7 @@
 //! as pure functions over [`SessionReport`]s whose records kept the plaintext dialogue
 //! (`SessionLimits { keep_transcript: true, .. }`):
 //!
-//! 1. [`pair`]: each session of side A is paired with its counterpart on side B by the
+//! 1. Pairing: each session of side A is paired with its counterpart on side B by the
 //!    dialogue itself (the lines both sides exchanged: EHLO argument, MAIL FROM, RCPT TO, queue
 //!    ids, command order), never by addresses (NAT and proxies change them), and by time,
 //!    allowing for an unknown clock offset between two captures, which is estimated
@@ -39,6 +39,7 @@ use crate::Direction;
 /// How one line (or TLS fact, or reset) differs between the two sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ChangeKind {
     /// Both sides have a line here, with different text.
     Changed,
@@ -58,6 +59,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// The kebab-case name used in JSON and by `Display`.
     pub fn name(self) -> &'static str {
         match self {
             ChangeKind::Changed => "changed",
@@ -77,9 +79,11 @@ impl fmt::Display for ChangeKind {
     }
 }
 
-/// What a middlebox did to a session, from its changes.
+/// What a middlebox did to a session, from its changes (`mailtap diff --fail-on` takes these
+/// names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Effect {
     /// The server's STARTTLS offer did not reach the client (deleted or masked).
     OfferStripped,
@@ -94,6 +98,7 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// Every effect, in declaration order.
     pub const ALL: [Effect; 5] = [
         Effect::OfferStripped,
         Effect::CommandBlocked,
@@ -102,6 +107,7 @@ impl Effect {
         Effect::Other,
     ];
 
+    /// The kebab-case name used in JSON, on the command line and by `Display`.
     pub fn name(self) -> &'static str {
         match self {
             Effect::OfferStripped => "offer-stripped",
@@ -129,16 +135,22 @@ impl std::str::FromStr for Effect {
 /// One side's line in a change: its frame and its text (or a description of a TLS fact).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineRef {
+    /// The frame carrying the line, in that side's capture.
     pub frame: u64,
+    /// The line as that side saw it.
     pub line: WireText,
 }
 
 /// One difference between the two sides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
+    /// Which way the line travelled.
     pub direction: Direction,
+    /// What kind of difference.
     pub kind: ChangeKind,
+    /// The line on side A (nearer the client), if it has one here.
     pub a: Option<LineRef>,
+    /// The line on side B (nearer the server), if it has one here.
     pub b: Option<LineRef>,
     /// For `changed` lines where one side is a same-length mask (a run of `X`, optionally
     /// ending in one more capital letter, or a run of `*`): the masked part as sent.
@@ -149,9 +161,13 @@ pub struct Change {
 /// session lists given to [`pair_two`] (or the one list given to [`pair_one`]).
 #[derive(Clone, Debug)]
 pub struct Pair {
+    /// Index of the session on side A.
     pub a: usize,
+    /// Index of the session on side B.
     pub b: usize,
+    /// The differences, in dialogue order (empty when the sides agree).
     pub changes: Vec<Change>,
+    /// What those differences say a middlebox did (sorted, each once).
     pub effects: Vec<Effect>,
 }
 
@@ -161,8 +177,11 @@ pub struct Diff {
     /// Seconds to add to a time of capture A to get the same instant in capture B (0 for one
     /// capture; `None` when no pair was found to estimate it from).
     pub clock_offset: Option<f64>,
+    /// The sessions found to be one, in order of side A.
     pub pairs: Vec<Pair>,
+    /// Indices of side A's sessions without a counterpart.
     pub unpaired_a: Vec<usize>,
+    /// Indices of side B's sessions without a counterpart (empty for one capture).
     pub unpaired_b: Vec<usize>,
 }
 
@@ -575,7 +594,7 @@ fn reply_groups(lines: &[&TranscriptLine]) -> Vec<usize> {
 /// The masked part when `x` and `y` have the same length and one of them masks the other:
 /// after their common prefix (and, failing that, their common suffix too), a run of `X`
 /// (optionally ending in one more capital letter) or of `*`.
-pub fn mask_shape(x: &[u8], y: &[u8]) -> Option<WireText> {
+pub(crate) fn mask_shape(x: &[u8], y: &[u8]) -> Option<WireText> {
     if x.len() != y.len() || x == y {
         return None;
     }

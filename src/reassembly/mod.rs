@@ -18,14 +18,18 @@ use crate::Direction;
 /// How a direction or the whole connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closing {
+    /// Every byte up to this direction's FIN has been handed on.
     Fin(Direction),
+    /// A segment of this direction reset the connection.
     Rst(Direction),
 }
 
 /// A TCP connection between a client and a server, reassembled per direction.
 #[derive(Debug)]
 pub struct Connection {
+    /// The side that opened the connection.
     pub client: SocketAddr,
+    /// The side that accepted it.
     pub server: SocketAddr,
     to_server: Stream,
     to_client: Stream,
@@ -33,6 +37,8 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection with nothing seen yet; `max_pending` bounds the bytes each direction holds
+    /// out of order.
     pub fn new(client: SocketAddr, server: SocketAddr, max_pending: usize) -> Self {
         Connection {
             client,
@@ -54,6 +60,7 @@ impl Connection {
         }
     }
 
+    /// The reassembly state of one direction.
     pub fn stream(&self, dir: Direction) -> &Stream {
         match dir {
             Direction::ToServer => &self.to_server,

@@ -23,13 +23,20 @@ use crate::decode::TcpSegment;
 /// What the stream hands on, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk<'a> {
+    /// Contiguous bytes, next in the stream.
     Data {
+        /// The bytes, borrowed from the segment or the out-of-order store.
         bytes: &'a [u8],
+        /// The frame that carried them (for bytes released from the store, the frame of their
+        /// segment).
         frame: u64,
     },
     /// `len` bytes that the capture does not hold; `frame` is where the loss was noticed.
     Gap {
+        /// How many bytes are missing.
         len: u64,
+        /// Where the loss was noticed: an ACK beyond the bytes, a full out-of-order store, a
+        /// FIN or RST, the end of input, or a frame cut short by the snaplen.
         frame: u64,
     },
 }
@@ -37,13 +44,18 @@ pub enum Chunk<'a> {
 /// Counters worth reporting about one direction (summed over the capture in the summary).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StreamStats {
+    /// Segments that brought nothing new (every byte already handed on or held).
     pub retransmitted_segments: u64,
+    /// Segments that began before the next expected byte but brought new bytes too.
     pub overlapping_segments: u64,
+    /// Segments that arrived ahead of the next expected sequence number.
     pub out_of_order_segments: u64,
+    /// Bytes handed on as [`Chunk::Gap`].
     pub gap_bytes: u64,
 }
 
 impl StreamStats {
+    /// Adds another direction's (or connection's) counters to these.
     pub fn add(&mut self, other: &StreamStats) {
         self.retransmitted_segments += other.retransmitted_segments;
         self.overlapping_segments += other.overlapping_segments;
@@ -124,6 +136,7 @@ impl Stream {
         }
     }
 
+    /// This direction's counters so far.
     pub fn stats(&self) -> StreamStats {
         self.stats
     }

@@ -120,10 +120,13 @@ use crate::text::WireText;
 use crate::tls::{Alert, Certificate, ClientHello, ServerHello, TlsFacts, TlsVersion};
 use crate::Direction;
 
+/// The `schema` of the JSON document.
 pub const SCHEMA: &str = "mailtap/1";
 
+/// One session as the contract above lays it out (a JSON Lines line, or an element of
+/// `sessions`).
 #[derive(Serialize)]
-pub struct SessionJson<'a> {
+pub(crate) struct SessionJson<'a> {
     capture: &'a str,
     #[serde(serialize_with = "as_text")]
     client: SocketAddr,
@@ -156,7 +159,8 @@ pub struct SessionJson<'a> {
 }
 
 impl<'a> SessionJson<'a> {
-    pub fn new(capture: &'a str, report: &'a SessionReport) -> Self {
+    /// The session `report` of the input named `capture`.
+    pub(crate) fn new(capture: &'a str, report: &'a SessionReport) -> Self {
         let r = &report.record;
         SessionJson {
             capture,
@@ -555,7 +559,7 @@ impl Serialize for EhloKeywords<'_> {
 }
 
 /// The summary with the input errors met on the way.
-pub struct SummaryJson<'a> {
+pub(crate) struct SummaryJson<'a> {
     pub summary: &'a Summary,
     pub errors: &'a [String],
     /// Packet counts of a live capture; absent for files.
@@ -630,8 +634,9 @@ impl Serialize for SummaryJson<'_> {
     }
 }
 
+/// The whole `mailtap/1` document.
 #[derive(Serialize)]
-pub struct Document<'a> {
+pub(crate) struct Document<'a> {
     pub schema: &'static str,
     pub sessions: Vec<SessionJson<'a>>,
     pub summary: SummaryJson<'a>,

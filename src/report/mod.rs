@@ -130,6 +130,8 @@ impl<W: Write> Reporter<W> {
         self.inputs.len() - 1
     }
 
+    /// Takes one session of input `input` (an index from [`Reporter::input`]): written now
+    /// (JSON Lines, transcripts, a streaming table) or kept for the sorted document.
     pub fn session(&mut self, input: usize, report: SessionReport) -> io::Result<()> {
         match self.format {
             // Collected sessions are filtered at the end, once `inconsistent-offer` is known.
@@ -227,7 +229,7 @@ impl<W: Write> Reporter<W> {
 }
 
 /// One line: sessions by verdict, attempts without data, frames read.
-pub fn summary_line(summary: &Summary) -> String {
+pub(crate) fn summary_line(summary: &Summary) -> String {
     let mut parts = vec![format!(
         "{} SMTP session{}",
         summary.sessions,
@@ -286,6 +288,8 @@ fn plural(n: u64, noun: &str) -> String {
 /// The summary (and a live capture's packet counts) on standard error, in every format: data
 /// goes to standard output, the summary beside it. `width`: standard error is a terminal this
 /// wide, and long lines are wrapped between words.
+// The mailtap binary's (src/main.rs); a library user reads the `Summary` itself.
+#[doc(hidden)]
 pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>, width: Option<usize>) {
     let mut text = wrap(&format!("mailtap: {}", summary_line(summary)), width);
     if let Some(stats) = capture {
@@ -320,7 +324,7 @@ fn wrap(line: &str, width: Option<usize>) -> String {
 }
 
 /// The packet counts of a live capture, in tcpdump's words.
-pub fn capture_line(stats: &CaptureStats) -> String {
+pub(crate) fn capture_line(stats: &CaptureStats) -> String {
     format!(
         "{} packets received by filter, {} dropped by kernel, {} dropped by interface",
         stats.received, stats.dropped, stats.if_dropped

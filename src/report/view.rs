@@ -10,8 +10,11 @@ use crate::text::escape_str;
 /// of at least that severity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Only {
+    /// Sessions with this verdict.
     Verdict(Verdict),
+    /// Sessions with a finding of this kind.
     Finding(FindingKind),
+    /// Sessions with a finding of this severity or worse.
     Severity(Severity),
 }
 
@@ -25,7 +28,19 @@ impl std::str::FromStr for Only {
     }
 }
 
+/// The name `--only` takes: the verdict's, the finding kind's or the severity's.
+impl std::fmt::Display for Only {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Only::Verdict(v) => v.fmt(f),
+            Only::Finding(k) => k.fmt(f),
+            Only::Severity(s) => s.fmt(f),
+        }
+    }
+}
+
 impl Only {
+    /// Whether the session is one this selector picks.
     pub fn matches(self, report: &SessionReport) -> bool {
         match self {
             Only::Verdict(v) => report.verdict == v,
@@ -57,13 +72,13 @@ pub struct View {
 
 impl View {
     /// Whether the session is listed.
-    pub fn shows(&self, report: &SessionReport) -> bool {
+    pub(crate) fn shows(&self, report: &SessionReport) -> bool {
         !self.quiet && (self.only.is_empty() || self.only.iter().any(|o| o.matches(report)))
     }
 
     /// The session's first-packet time, `2024-01-01T01:00:00+01:00` (local time with its
     /// offset, or UTC with `--utc`), to the second.
-    pub fn time(&self, ts: Timestamp) -> String {
+    pub(crate) fn time(&self, ts: Timestamp) -> String {
         let Ok(t) = jiff::Timestamp::new(ts.secs, 0) else {
             return ts.to_rfc3339();
         };
@@ -77,7 +92,7 @@ impl View {
 
     /// The findings the table lists, most severe first, each with its mark: `!!` high, `!`
     /// warning, none for info (listed with `-v` only). Each kind once.
-    pub fn findings<'a>(&self, report: &'a SessionReport) -> Vec<(Severity, &'a str)> {
+    pub(crate) fn findings<'a>(&self, report: &'a SessionReport) -> Vec<(Severity, &'a str)> {
         let mut out: Vec<(Severity, &str)> = Vec::new();
         for f in &report.findings {
             if f.severity == Severity::Info && !self.verbose {
@@ -151,4 +166,25 @@ pub fn reason_line(report: &SessionReport) -> String {
         s.push_str(&line.escaped());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_prints_what_it_parses() {
+        for name in [
+            "stripped",
+            "masked-keyword",
+            "high",
+            "warning",
+            "incomplete",
+        ] {
+            let only: Only = name.parse().unwrap();
+            assert_eq!(only.to_string(), name);
+        }
+        assert_eq!("stripped".parse(), Ok(Only::Verdict(Verdict::Stripped)));
+        assert!("nonsense".parse::<Only>().is_err());
+    }
 }

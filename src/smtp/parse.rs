@@ -2,7 +2,7 @@
 //!
 //! Each parser takes one complete line *without* its line ending and never fails loudly:
 //! a line that is not what was expected gives `None`. Splitting the byte stream into lines is
-//! the session's job ([`super::buffer`]); these functions only give lines meaning. Verbs and
+//! the session's job (its line buffer); these functions only give lines meaning. Verbs and
 //! EHLO keywords are case-insensitive; reply codes are matched, never reply texts.
 
 use nom::branch::alt;
@@ -14,9 +14,11 @@ use nom::{IResult, Parser};
 /// One line of a reply: `250-PIPELINING`, `220 mail.example.com ESMTP`, `354`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyLine<'a> {
+    /// The three-digit reply code (RFC 5321 §4.2).
     pub code: u16,
     /// `true` for `250-...`: more lines of the same reply follow.
     pub more: bool,
+    /// Everything after the code and its separator (may be empty).
     pub text: &'a [u8],
 }
 
@@ -40,21 +42,36 @@ pub fn reply_line(line: &[u8]) -> Option<ReplyLine<'_>> {
 }
 
 /// The SMTP commands mailtap gives meaning to; anything else is [`Verb::Other`].
+/// Recognised case-insensitively; serialized in capitals (`"STARTTLS"`). More may be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum Verb {
+    /// `EHLO` (RFC 5321 §4.1.1.1): extended hello, answered with the keyword list.
     Ehlo,
+    /// `HELO`: plain SMTP hello, no extensions (and so no STARTTLS).
     Helo,
+    /// `LHLO` (RFC 2033): LMTP's EHLO.
     Lhlo,
+    /// `STARTTLS` (RFC 3207).
     StartTls,
+    /// `AUTH` (RFC 4954); only its mechanism is ever kept.
     Auth,
+    /// `MAIL FROM:`.
     Mail,
+    /// `RCPT TO:`.
     Rcpt,
+    /// `DATA`.
     Data,
+    /// `BDAT` (RFC 3030 CHUNKING).
     Bdat,
+    /// `RSET`.
     Rset,
+    /// `NOOP`.
     Noop,
+    /// `QUIT`.
     Quit,
+    /// Any other word (`VRFY`, `XCLIENT`, a masked `XXXXXXXX`…).
     Other,
 }
 
@@ -85,14 +102,41 @@ impl Verb {
         matches!(self, Verb::Mail | Verb::Rcpt | Verb::Data | Verb::Bdat)
     }
 
+    /// `EHLO`, `HELO` or `LHLO`: the commands that open (or reset) a dialogue.
     pub fn is_hello(self) -> bool {
         matches!(self, Verb::Ehlo | Verb::Helo | Verb::Lhlo)
+    }
+
+    /// The verb in capitals, as serialized: `EHLO`, `STARTTLS`, … and `OTHER`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Ehlo => "EHLO",
+            Verb::Helo => "HELO",
+            Verb::Lhlo => "LHLO",
+            Verb::StartTls => "STARTTLS",
+            Verb::Auth => "AUTH",
+            Verb::Mail => "MAIL",
+            Verb::Rcpt => "RCPT",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Rset => "RSET",
+            Verb::Noop => "NOOP",
+            Verb::Quit => "QUIT",
+            Verb::Other => "OTHER",
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 /// One client command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandLine<'a> {
+    /// The command, recognised case-insensitively.
     pub verb: Verb,
     /// The verb as sent (for `Verb::Other`, and for evidence).
     pub word: &'a [u8],
@@ -152,11 +196,16 @@ pub fn ehlo_keyword(text: &[u8]) -> Option<(&[u8], &[u8])> {
 /// An RFC 3463 enhanced status code at the start of a reply text: `4.7.0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnhancedCode {
+    /// `2` success, `4` persistent transient failure, `5` permanent failure.
     pub class: u8,
+    /// The subject (`7` is security or policy status).
     pub subject: u16,
+    /// The detail within the subject.
     pub detail: u16,
 }
 
+/// Parses an RFC 3463 enhanced status code (`class.subject.detail`, class 2, 4 or 5) at the
+/// start of a reply text, followed by a space or the end of the text.
 pub fn enhanced_code(text: &[u8]) -> Option<EnhancedCode> {
     fn number(i: &[u8]) -> IResult<&[u8], u16> {
         let (i, d) = take_while_m_n(1, 3, |b: u8| b.is_ascii_digit()).parse(i)?;
@@ -205,6 +254,21 @@ pub fn is_masked_banner(text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbs_print_as_serialized() {
+        for word in [
+            "ehlo", "HELO", "Lhlo", "staRttLs", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
+            "NOOP", "QUIT", "VRFY",
+        ] {
+            let verb = Verb::from_word(word.as_bytes());
+            assert_eq!(serde_json::to_value(verb).unwrap(), verb.to_string());
+            if verb != Verb::Other {
+                assert!(verb.name().eq_ignore_ascii_case(word));
+            }
+        }
+        assert_eq!(Verb::Other.to_string(), "OTHER");
+    }
 
     #[test]
     fn reply_lines() {

@@ -73,11 +73,17 @@ struct PendingCommand {
 /// Whether a flow found by content (not by port) really is SMTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detection {
+    /// Not enough seen yet: no greeting or no first client command.
     Undecided,
+    /// A `220` greeting and EHLO/HELO/LHLO as the client's first command.
     Smtp,
+    /// Something else came first: not a session.
     NotSmtp,
 }
 
+/// One SMTP session, sans-I/O: fed the contiguous bytes (and gaps) of each direction in
+/// capture order, it parses the plaintext dialogue, hands TLS bytes to a
+/// [`TlsSniffer`], and gives its [`SessionRecord`] at [`finish`](Session::finish).
 pub struct Session {
     limits: SessionLimits,
     record: SessionRecord,
@@ -105,6 +111,8 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session on the connection `client` → `server` whose first frame is `frame` at `ts`;
+    /// `handshake_seen`: the capture holds its SYN.
     pub fn new(
         client: SocketAddr,
         server: SocketAddr,

@@ -38,9 +38,11 @@ pub struct Certificate {
     pub chain_len: usize,
 }
 
-/// The certificate's validity period compared with a moment.
+/// The certificate's validity period compared with a moment. Serialized, and shown by
+/// `Display`, as `not-yet-valid`, `valid` or `expired`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum CertValidity {
     /// Before notBefore.
     NotYetValid,
@@ -48,6 +50,16 @@ pub enum CertValidity {
     Valid,
     /// After notAfter.
     Expired,
+}
+
+impl std::fmt::Display for CertValidity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CertValidity::NotYetValid => "not-yet-valid",
+            CertValidity::Valid => "valid",
+            CertValidity::Expired => "expired",
+        })
+    }
 }
 
 impl Certificate {
@@ -337,6 +349,17 @@ mod tests {
         assert_eq!(c.validity_at(100), CertValidity::Valid);
         assert_eq!(c.validity_at(200), CertValidity::Valid);
         assert_eq!(c.validity_at(201), CertValidity::Expired);
+    }
+
+    #[test]
+    fn validity_prints_as_serialized() {
+        for v in [
+            CertValidity::NotYetValid,
+            CertValidity::Valid,
+            CertValidity::Expired,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.to_string());
+        }
     }
 
     #[test]

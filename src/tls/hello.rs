@@ -14,8 +14,9 @@ const MAX_VERSIONS: usize = 16;
 /// Longest host name kept from SNI (DNS names are at most 253 characters).
 const MAX_SNI: usize = 255;
 
-/// A TLS protocol version as it appears on the wire (`0x0303` is TLS 1.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A TLS protocol version as it appears on the wire (`0x0303` is TLS 1.2). `Display` gives
+/// its name (`TLS 1.2`), `Debug` the code and the name (`TlsVersion(0x0303 "TLS 1.2")`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TlsVersion(pub u16);
 
 impl TlsVersion {
@@ -68,6 +69,12 @@ impl fmt::Display for TlsVersion {
     }
 }
 
+impl fmt::Debug for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TlsVersion({:#06x} {:?})", self.0, self.name())
+    }
+}
+
 /// Serialized as `{"code": 771, "name": "TLS 1.2"}`.
 impl Serialize for TlsVersion {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -78,8 +85,9 @@ impl Serialize for TlsVersion {
     }
 }
 
-/// A cipher suite id from ServerHello.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// A cipher suite id from ServerHello (IANA TLS Cipher Suites registry). `Display` gives its
+/// name, `Debug` the code and the name (`CipherSuite(0x1301 "TLS_AES_128_GCM_SHA256")`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CipherSuite(pub u16);
 
 impl CipherSuite {
@@ -98,6 +106,12 @@ impl fmt::Display for CipherSuite {
     }
 }
 
+impl fmt::Debug for CipherSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CipherSuite({:#06x} {:?})", self.0, self.name())
+    }
+}
+
 /// Serialized as `{"code": 4865, "name": "TLS_AES_128_GCM_SHA256"}`.
 impl Serialize for CipherSuite {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -108,8 +122,10 @@ impl Serialize for CipherSuite {
     }
 }
 
-/// The downgrade protection sentinel of RFC 8446 §4.1.3 in ServerHello.random.
+/// The downgrade protection sentinel of RFC 8446 §4.1.3 in ServerHello.random. Serialized as
+/// `tls12` / `tls11-or-below`; `Display` gives the 8 bytes in hex.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
 pub enum DowngradeSentinel {
     /// `44 4F 57 4E 47 52 44 01`: the server supports TLS 1.3 but TLS 1.2 was negotiated.
     #[serde(rename = "tls12")]
@@ -151,7 +167,7 @@ impl DowngradeSentinel {
 }
 
 /// ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3): SHA-256("HelloRetryRequest").
-pub const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
+pub(crate) const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
@@ -357,6 +373,29 @@ mod tests {
         assert!(TlsVersion::TLS11.is_weak() && TlsVersion::SSL3.is_weak());
         assert!(!TlsVersion::TLS12.is_weak() && !TlsVersion::TLS13.is_weak());
         assert!(TlsVersion(0x7a7a).is_grease());
+    }
+
+    #[test]
+    fn versions_and_ciphers_print_their_names() {
+        assert_eq!(TlsVersion::TLS13.to_string(), "TLS 1.3");
+        assert_eq!(TlsVersion(0x7f12).to_string(), "TLS 1.3 draft 18");
+        assert_eq!(
+            format!("{:?}", TlsVersion::TLS12),
+            r#"TlsVersion(0x0303 "TLS 1.2")"#
+        );
+        assert_eq!(
+            format!("{:?}", TlsVersion(0x1a1a)),
+            r#"TlsVersion(0x1a1a "0x1a1a")"#
+        );
+        assert_eq!(CipherSuite(0x1301).to_string(), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(
+            format!("{:?}", CipherSuite(0x1301)),
+            r#"CipherSuite(0x1301 "TLS_AES_128_GCM_SHA256")"#
+        );
+        assert_eq!(
+            format!("{:?}", Some(TlsVersion::TLS10)),
+            r#"Some(TlsVersion(0x0301 "TLS 1.0"))"#
+        );
     }
 
     #[test]

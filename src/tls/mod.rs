@@ -1,6 +1,6 @@
 //! TLS sniffing: what the bytes of one connection say about its TLS handshake.
 //!
-//! Sans-I/O and pure: [`TlsSniffer`] is fed the bytes of each direction in capture order
+//! Sans-I/O and pure: the sniffer is fed the bytes of each direction in capture order
 //! (after an SMTP `220` to STARTTLS, or from the first byte on an implicit-TLS port) and
 //! records facts in [`TlsFacts`]: ClientHello (versions, SNI), ServerHello (negotiated
 //! version, cipher, RFC 8446 downgrade sentinel), the TLS ≤ 1.2 server certificate, cleartext
@@ -48,10 +48,7 @@ use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use crate::Direction;
 pub use alert::{Alert, AlertDescription, LEVEL_FATAL, LEVEL_WARNING};
 pub use certificate::{CertValidity, Certificate};
-pub use hello::{
-    CipherSuite, ClientHello, DowngradeSentinel, ServerHello, TlsVersion,
-    HELLO_RETRY_REQUEST_RANDOM,
-};
+pub use hello::{CipherSuite, ClientHello, DowngradeSentinel, ServerHello, TlsVersion};
 pub use reassembly::MAX_HANDSHAKE_MESSAGE;
 pub use record::MAX_RECORD_LEN;
 
@@ -69,8 +66,8 @@ pub const MAX_MALFORMED: usize = 8;
 /// Bytes kept as evidence in [`NotTls::bytes`].
 pub const NOT_TLS_EVIDENCE: usize = 64;
 /// After a failure, records (both directions) still looked at for the other side's alert
-/// or plaintext before [`TlsSniffer::wants_more`] says no.
-pub const RECORDS_AFTER_FAILURE: u64 = 16;
+/// or plaintext before the sniffer stops.
+pub(crate) const RECORDS_AFTER_FAILURE: u64 = 16;
 
 /// Index of a direction in the per-direction arrays: `ToServer` = 0, `ToClient` = 1.
 pub fn dir_index(dir: Direction) -> usize {
@@ -81,7 +78,7 @@ pub fn dir_index(dir: Direction) -> usize {
 }
 
 /// The direction of an index of the per-direction arrays (0 = `ToServer`, else `ToClient`).
-pub fn dir_of_index(i: usize) -> Direction {
+pub(crate) fn dir_of_index(i: usize) -> Direction {
     if i == 0 {
         Direction::ToServer
     } else {
@@ -164,8 +161,9 @@ pub struct Malformed {
 }
 
 /// Whether the server certificate could be seen, and if not, why: a `null` certificate
-/// must not read as "fine".
+/// must not read as "fine". Serialized, and shown by `Display`, as [`as_str`](Self::as_str).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
 pub enum CertificateVisibility {
     /// The Certificate message was read ([`TlsFacts::certificate`]).
     #[serde(rename = "visible")]
@@ -195,6 +193,12 @@ impl CertificateVisibility {
             CertificateVisibility::NotVisibleResumed => "not visible (resumed)",
             CertificateVisibility::NotSeen => "not seen",
         }
+    }
+}
+
+impl std::fmt::Display for CertificateVisibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -312,6 +316,10 @@ enum HsEvent {
 }
 
 /// Follows the TLS handshake of one connection; see the [module docs](self).
+///
+/// Public for the fuzz targets (`fuzz/src`), which feed it directly; a library user gets its
+/// [`TlsFacts`] in [`SessionRecord::tls`](crate::smtp::SessionRecord::tls).
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct TlsSniffer {
     dirs: [DirState; 2],

@@ -831,3 +831,17 @@ fn case_17_certificate_visibility() {
         assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
     }
 }
+
+#[test]
+fn certificate_visibility_prints_as_serialized() {
+    use CertificateVisibility as C;
+    for v in [
+        C::Visible,
+        C::NotVisibleTls13,
+        C::NotVisibleResumed,
+        C::NotSeen,
+    ] {
+        assert_eq!(serde_json::to_value(v).unwrap(), v.to_string());
+        assert_eq!(v.to_string(), v.as_str());
+    }
+}
