@@ -425,3 +425,41 @@ fn a_reply_lost_in_a_gap_is_not_replaced_by_the_next_one() {
     let s = pipelined_then_starttls(b"454 4.7.0 TLS not available\r\n", false);
     assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
 }
+
+/// Issue 14 (drops under load): a STARTTLS session whose EHLO and STARTTLS were lost shows a
+/// ClientHello as the client's first bytes: not implicit TLS (the plaintext greeting would
+/// then read as a failed handshake) but an upgrade the capture lost.
+#[test]
+fn a_client_hello_after_lost_commands_is_no_implicit_tls() {
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    c.handshake();
+    c.server(GREETING);
+    c.skip_client(EHLO.len());
+    c.server(OFFER);
+    c.skip_client(b"STARTTLS\r\n".len());
+    c.server(b"220 2.0.0 Ready to start TLS\r\n");
+    replay_tls(&mut c, "tls13-ok.bin");
+    c.close();
+    let s = one_session(cap);
+    assert!(!s.record.implicit_tls, "{:?}", kinds(&s));
+    assert_eq!(s.verdict, V::Incomplete, "{:?}", kinds(&s));
+}
+
+/// Issue 14: a greeting lost in a gap is not replaced by the reply to EHLO (a `550` there
+/// would read as a refusal at the greeting).
+#[test]
+fn a_lost_greeting_is_not_replaced_by_the_next_reply() {
+    let mut cap = capture();
+    let mut c = cap.tcp(client(), server());
+    c.handshake();
+    c.skip_server(GREETING.len());
+    c.client(EHLO);
+    c.server(b"550 5.7.1 Client host blocked\r\n");
+    c.client(b"QUIT\r\n");
+    c.server(b"221 2.0.0 Bye\r\n");
+    c.close();
+    let s = one_session(cap);
+    assert_ne!(s.verdict, V::Refused, "{:?}", kinds(&s));
+    assert!(s.record.greeting.is_none());
+}
