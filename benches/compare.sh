@@ -56,8 +56,8 @@ fi
 
 say "building mailtap and the load generator (release)"
 cargo build --release --quiet --bin mailtap --example gen_captures
-MAILTAP=$PWD/target/release/mailtap
-GEN=$PWD/target/release/examples/gen_captures
+MAILTAP=${CARGO_TARGET_DIR:-$PWD/target}/release/mailtap
+GEN=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/gen_captures
 
 # --- captures ---------------------------------------------------------------------------------
 mkdir -p "$DIR"
