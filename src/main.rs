@@ -223,7 +223,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                     } else {
                         ("", "; exit status 2, --allow-damage for 0")
                     };
-                    eprintln!("mailtap: {label}{name}: {e} (after {frames} frames; the sessions before it are reported{hint})");
+                    mailtap::report::line_to_stderr(
+                        &format!("mailtap: {label}{name}: {e} (after {frames} frames; the sessions before it are reported{hint})"),
+                        stderr_width(),
+                    );
                     errors.push(format!("{name}: {e}"));
                     input_failed |= !tolerated;
                 }

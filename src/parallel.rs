@@ -262,24 +262,15 @@ fn run_one<R: Read + Send>(
         Ok(input) => input,
         Err(e) => return deliver(Event::Done(Err(InputError::Open(e)))),
     };
-    let keep = options.filter.as_ref().map(FrameFilter::make);
-    let outcome = match keep {
-        Some(mut keep) => crate::analyze_selected(
-            input,
-            config,
-            options.progress.as_ref(),
-            |frame| keep(frame),
-            || stop.load(Ordering::Relaxed) || enough(options, sessions),
-            |session| deliver(Event::Session(Box::new(session))),
-        ),
-        None => crate::analyze_until(
-            input,
-            config,
-            options.progress.as_ref(),
-            || stop.load(Ordering::Relaxed) || enough(options, sessions),
-            |session| deliver(Event::Session(Box::new(session))),
-        ),
-    };
+    let mut keep = options.filter.as_ref().map(FrameFilter::make);
+    let outcome = crate::analyze_selected(
+        input,
+        config,
+        options.progress.as_ref(),
+        |frame| keep.as_mut().is_none_or(|keep| keep(frame)),
+        || stop.load(Ordering::Relaxed) || enough(options, sessions),
+        |session| deliver(Event::Session(Box::new(session))),
+    );
     if !stop.load(Ordering::Relaxed) {
         deliver(Event::Done(outcome.map_err(InputError::Capture)));
     }

@@ -189,9 +189,12 @@ fn watch(
         if e.after_frames > 0 {
             // A damaged stream exits 2 after its sessions are reported, unless --allow-damage.
             let label = if config.allow_damage { "warning: " } else { "" };
-            eprintln!(
-                "mailtap: {label}{name}: {} (after {} frames; the sessions before it are reported)",
-                e.message, e.after_frames
+            report::line_to_stderr(
+                &format!(
+                    "mailtap: {label}{name}: {} (after {} frames; the sessions before it are reported)",
+                    e.message, e.after_frames
+                ),
+                crate::stderr_width(),
             );
             failed |= !config.allow_damage;
         } else {

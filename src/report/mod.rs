@@ -298,6 +298,14 @@ pub fn summary_to_stderr(summary: &Summary, capture: Option<&CaptureStats>, widt
     eprint!("{text}");
 }
 
+/// A message on standard error, wrapped between words as the summary is (`width`: standard
+/// error is a terminal this wide).
+// The mailtap binary's (src/main.rs): its warnings about damaged inputs.
+#[doc(hidden)]
+pub fn line_to_stderr(line: &str, width: Option<usize>) {
+    eprint!("{}", wrap(line, width));
+}
+
 /// `line` with a newline; wrapped between words to `width`, continuation lines indented.
 fn wrap(line: &str, width: Option<usize>) -> String {
     const INDENT: &str = "         ";

@@ -266,6 +266,13 @@ pub struct SessionRecord {
     pub transcript: Vec<TranscriptLine>,
 }
 
+impl SessionRecord {
+    /// Whether bytes of this direction are missing from the capture.
+    pub fn has_gap(&self, dir: Direction) -> bool {
+        self.gaps.iter().any(|g| g.direction == dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

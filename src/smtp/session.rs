@@ -239,8 +239,8 @@ impl Session {
         let r = &self.record;
         match self.client_mode() {
             Some(Client::Opening) => {
-                let client_gap = r.gaps.iter().any(|g| g.direction == Direction::ToServer);
-                client_gap || !(r.handshake_seen || r.greeting.is_some() || r.server.port() == 465)
+                r.has_gap(Direction::ToServer)
+                    || !(r.handshake_seen || r.greeting.is_some() || r.server.port() == 465)
             }
             _ => !r.gaps.is_empty() || !(r.dialogue_start_seen || r.handshake_seen),
         }
@@ -744,15 +744,10 @@ impl Session {
     fn reply(&mut self, reply: Reply) {
         let code = reply.code;
         // With the connection's start in the capture (and no server bytes lost before), the
-        // first reply is the greeting whatever it says. Without it, only a greeting code (RFC 5321 §4.2: 220, or 554 / 421
-        // refusing service) answering no command we saw can be one; a `250` there answers a
-        // command from before the capture began.
-        let server_gap = self
-            .record
-            .gaps
-            .iter()
-            .any(|g| g.direction == Direction::ToClient);
-        let greeting = (self.record.handshake_seen && !server_gap)
+        // first reply is the greeting whatever it says. Without it, only a greeting code
+        // (RFC 5321 §4.2: 220, or 554 / 421 refusing service) answering no command we saw can
+        // be one; a `250` there answers a command from before the capture began.
+        let greeting = (self.record.handshake_seen && !self.record.has_gap(Direction::ToClient))
             || (self.pending.is_empty() && matches!(code, 220 | 554 | 421));
         self.realign_after_gap(code);
         let answers = self.pending.front().and_then(|p| p.awaited);
