@@ -13,9 +13,13 @@
 //! The merge takes, from the shards' queues, always the session handed over first
 //! (`Handover`: frame, then sweep, then first frame), so it needs a word from every shard
 //! before it can hand on anything: each shard says every `PASS_EVERY` frames that it has
-//! sent everything up to there. Queues are bounded, so memory is too. Only an input that can
-//! be opened once per shard (a file, not a pipe) is split; the caller decides.
+//! sent everything up to there. A shard sends its sessions in batches, one per such word:
+//! a send that wakes a waiting thread costs a system call and a context switch, and one
+//! per session was more than the analysis of the session. Queues are bounded, so memory is
+//! too. Only an input that can be opened once per shard (a file, not a pipe) is split; the
+//! caller decides.
 
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
@@ -30,9 +34,9 @@ use crate::{Handover, Outcome};
 
 /// A shard says it has sent everything up to a frame this often (in frames).
 pub(crate) const PASS_EVERY: u64 = 1024;
-/// Items a shard may queue ahead of the merge: enough to ride out the merge waiting on
+/// Batches a shard may queue ahead of the merge: enough to ride out the merge waiting on
 /// another shard, few enough that sessions in flight stay in the allocator's warm pages.
-const QUEUE: usize = 256;
+const QUEUE: usize = 4;
 
 enum Item {
     Session(Handover, Box<SessionReport>),
@@ -64,7 +68,7 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
 ) -> Result<Outcome, InputError> {
     let shards = shards.max(1);
     let seed = foldhash::fast::RandomState::default().hash_one(0u8);
-    let (senders, receivers): (Vec<_>, Vec<Receiver<Item>>) =
+    let (senders, receivers): (Vec<_>, Vec<Receiver<Vec<Item>>>) =
         (0..shards).map(|_| mpsc::sync_channel(QUEUE)).unzip();
     std::thread::scope(|scope| {
         for (index, tx) in senders.into_iter().enumerate() {
@@ -80,6 +84,7 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
             // Every shard reads the whole input: only the first counts its bytes.
             let progress = progress.filter(|_| index == 0);
             scope.spawn(move || {
+                let batch = RefCell::new(Vec::new());
                 let result = open().map_err(InputError::Open).and_then(|input| {
                     crate::drive(
                         input,
@@ -88,17 +93,23 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
                         |_| true,
                         || stop.load(Ordering::Relaxed),
                         &mut |at, session| {
-                            let _ = tx.send(Item::Session(at, Box::new(session)));
+                            batch
+                                .borrow_mut()
+                                .push(Item::Session(at, Box::new(session)));
                         },
                         |frame| {
                             if frame % PASS_EVERY == 0 {
-                                let _ = tx.send(Item::Passed(frame));
+                                let mut batch = batch.borrow_mut();
+                                batch.push(Item::Passed(frame));
+                                let _ = tx.send(std::mem::take(&mut *batch));
                             }
                         },
                     )
                     .map_err(InputError::Capture)
                 });
-                let _ = tx.send(Item::Done(result));
+                let mut batch = batch.into_inner();
+                batch.push(Item::Done(result));
+                let _ = tx.send(batch);
             });
         }
         let result = merge(&receivers, stop, &mut on_session);
@@ -110,25 +121,18 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
 
 /// Hands on the shards' sessions in order, then puts their outcomes together.
 fn merge(
-    receivers: &[Receiver<Item>],
+    receivers: &[Receiver<Vec<Item>>],
     stop: &AtomicBool,
     on_session: &mut impl FnMut(SessionReport) -> ControlFlow<()>,
 ) -> Result<Outcome, InputError> {
-    let next = |rx: &Receiver<Item>| {
-        rx.recv().unwrap_or_else(|_| {
-            Item::Done(Err(InputError::Open(io::Error::other(
-                "an analysis thread stopped",
-            ))))
-        })
-    };
-    let mut fronts: Vec<Item> = receivers.iter().map(next).collect();
+    let mut queues: Vec<Queue> = receivers.iter().map(Queue::new).collect();
     let mut offers = OfferHistory::default();
     let mut sessions = Summary::default();
     loop {
-        let (shard, key) = fronts
+        let (shard, key) = queues
             .iter()
             .enumerate()
-            .map(|(i, item)| (i, item.key()))
+            .map(|(i, queue)| (i, queue.front().key()))
             .min_by_key(|&(i, key)| (key, i))
             .expect("at least one shard");
         if key == Handover::LAST {
@@ -137,8 +141,7 @@ fn merge(
         if stop.load(Ordering::Relaxed) {
             return Err(InputError::Open(io::Error::other("stopped")));
         }
-        let item = std::mem::replace(&mut fronts[shard], next(&receivers[shard]));
-        if let Item::Session(_, mut report) = item {
+        if let Item::Session(_, mut report) = queues[shard].pop() {
             offers.observe(&mut report);
             sessions.count(&report);
             if on_session(*report).is_break() {
@@ -147,7 +150,8 @@ fn merge(
             }
         }
     }
-    let mut outcomes = fronts.into_iter().map(|item| match item {
+    let fronts = queues.into_iter().map(|mut queue| queue.pop());
+    let mut outcomes = fronts.map(|item| match item {
         Item::Done(result) => result,
         _ => unreachable!("every shard is done"),
     });
@@ -157,4 +161,45 @@ fn merge(
     }
     outcome.summary.merge(&sessions);
     Ok(outcome)
+}
+
+/// One shard's items as the merge sees them: the batch being taken apart, then the next.
+struct Queue<'a> {
+    receiver: &'a Receiver<Vec<Item>>,
+    /// The batch being handed on, in reverse: its next item is last. Never empty.
+    batch: Vec<Item>,
+}
+
+impl<'a> Queue<'a> {
+    fn new(receiver: &'a Receiver<Vec<Item>>) -> Self {
+        let mut queue = Queue {
+            receiver,
+            batch: Vec::new(),
+        };
+        queue.refill();
+        queue
+    }
+
+    fn front(&self) -> &Item {
+        self.batch.last().expect("a queue is never empty")
+    }
+
+    /// The next item. `Done` is a shard's last: the merge takes it only when every shard is
+    /// done, and then asks no more.
+    fn pop(&mut self) -> Item {
+        let item = self.batch.pop().expect("a queue is never empty");
+        if self.batch.is_empty() && !matches!(item, Item::Done(_)) {
+            self.refill();
+        }
+        item
+    }
+
+    fn refill(&mut self) {
+        self.batch = self.receiver.recv().unwrap_or_else(|_| {
+            vec![Item::Done(Err(InputError::Open(io::Error::other(
+                "an analysis thread stopped",
+            ))))]
+        });
+        self.batch.reverse();
+    }
 }

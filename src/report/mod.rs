@@ -8,6 +8,7 @@
 //! the table too as sessions end: a header, then one aligned line per session. Every piece of
 //! wire text goes through [`crate::text`] escaping.
 
+mod compact;
 mod csv;
 pub mod json;
 mod table;
@@ -148,7 +149,7 @@ impl<W: Write> Reporter<W> {
                 self.out.flush()
             }
             Format::Jsonl => {
-                serde_json::to_writer(
+                compact::write(
                     &mut self.pending,
                     &json::SessionJson::new(&self.inputs[input], &report),
                 )?;
