@@ -17,11 +17,12 @@ use std::io::{self, IsTerminal, Read};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use mailtap::analyzer::Summary;
 use mailtap::capture::file::Progress;
 use mailtap::classify::SessionReport;
-use mailtap::parallel::{analyze_inputs, Event, InputError, Options};
+use mailtap::parallel::{analyze_inputs, Event, InputError, Options, Render};
 use mailtap::report::{Format, Reporter, View};
 
 use cli::{Config, FailOn, Source};
@@ -159,19 +160,23 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let progress = Progress::new();
     let bar = progress::Bar::start(inputs, &progress);
     let defaults = Options::default();
+    // A file can be opened once per thread; a pipe cannot. A compressed file would be
+    // decompressed once per thread: it is read by one. And only when asked: on two cores
+    // the split pays where SMTP is most of the file (benches/compare.sh: 1.1x-1.9x) and
+    // costs on mixed traffic (0.88x), since every shard reads the whole file.
+    let split_one_input =
+        config.threads.is_some() && names.len() == 1 && names[0] != "-" && !compressed(&inputs[0]);
     let options = Options {
         progress: Some(progress),
         filter: config.filter.clone(),
         max_sessions: config.stop.sessions,
         threads: config.threads.unwrap_or(defaults.threads),
-        // A file can be opened once per thread; a pipe cannot. A compressed file would be
-        // decompressed once per thread: it is read by one. And only when asked: on two cores
-        // the split pays where SMTP is most of the file (benches/compare.sh: 1.1x-1.9x) and
-        // costs on mixed traffic (0.88x), since every shard reads the whole file.
-        split_one_input: config.threads.is_some()
-            && names.len() == 1
-            && names[0] != "-"
-            && !compressed(&inputs[0]),
+        split_one_input,
+        // Each shard writes its sessions' JSON Lines (the merge only copies them).
+        render: (split_one_input && config.by.is_none())
+            .then(|| reporter.renderer(&names[0]))
+            .flatten()
+            .map(|render| Arc::new(render) as Arc<dyn Render>),
         ..defaults
     };
     let open = |i: usize| -> io::Result<Box<dyn Read + Send>> {
@@ -195,21 +200,16 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
             errors.push(format!("{name}: {e}"));
             input_failed = true;
         };
-        match event {
-            Event::Done(Err(InputError::Open(e))) => fail(&e),
-            Event::Done(Err(InputError::Capture(e))) => fail(&e),
-            Event::Session(report) if config.by.is_some() => {
-                matched |= matches(&config.fail_on, &report);
-                by_server.push(*report);
+        let (report, text) = match event {
+            Event::Session(report) => (report, Vec::new()),
+            Event::Rendered(report, text) => (report, text),
+            Event::Done(Err(InputError::Open(e))) => {
+                fail(&e);
+                return ControlFlow::Continue(());
             }
-            Event::Session(report) => {
-                let capture = (names.len() > 1).then_some(name.as_str());
-                matched |= matches_in(capture, &config.fail_on, &report);
-                let input = *index[i].get_or_insert_with(|| reporter.input(name));
-                if let Err(e) = reporter.session(input, *report) {
-                    write_error = Some(e);
-                    return ControlFlow::Break(());
-                }
+            Event::Done(Err(InputError::Capture(e))) => {
+                fail(&e);
+                return ControlFlow::Continue(());
             }
             Event::Done(Ok(outcome)) => {
                 index[i].get_or_insert_with(|| reporter.input(name));
@@ -232,7 +232,21 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                     input_failed |= !tolerated;
                 }
                 summary.merge(&outcome.summary);
+                return ControlFlow::Continue(());
             }
+        };
+        if config.by.is_some() {
+            matched |= matches(&config.fail_on, &report);
+            by_server.push(*report);
+            return ControlFlow::Continue(());
+        }
+        let capture = (names.len() > 1).then_some(name.as_str());
+        matched |= matches_in(capture, &config.fail_on, &report);
+        let input = *index[i].get_or_insert_with(|| reporter.input(name));
+        // `text` is empty unless a shard rendered the session (then it is written as it is).
+        if let Err(e) = reporter.rendered(input, *report, &text) {
+            write_error = Some(e);
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });

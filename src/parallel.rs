@@ -23,7 +23,9 @@
 //!     &Options::default(),
 //!     |i, event| {
 //!         match event {
-//!             Event::Session(s) => println!("{}: {} {}", paths[i], s.record.client, s.verdict),
+//!             Event::Session(s) | Event::Rendered(s, _) => {
+//!                 println!("{}: {} {}", paths[i], s.record.client, s.verdict)
+//!             }
 //!             Event::Done(Ok(outcome)) => println!("{}: {} frames", paths[i], outcome.summary.frames),
 //!             Event::Done(Err(e)) => eprintln!("{}: {e}", paths[i]),
 //!         }
@@ -50,6 +52,9 @@ pub enum Event {
     /// A session of the input, in the order sessions ended (as [`crate::analyze_with`] hands
     /// them over). Boxed: a report is a kilobyte or more, and it may cross a channel.
     Session(Box<SessionReport>),
+    /// A session and its output, rendered by [`Options::render`] on the thread that analysed
+    /// it: for the caller to write as it is.
+    Rendered(Box<SessionReport>, Vec<u8>),
     /// The input is finished: its outcome, or why it could not be read. Always the last event
     /// of an input.
     Done(Result<Outcome, InputError>),
@@ -84,6 +89,19 @@ pub struct Options {
     /// one after the other, the last one read only as far as its N-th session, and the
     /// sessions still open then are not reported. Its outcome still comes.
     pub max_sessions: Option<u64>,
+    /// When one input is split between threads: renders each session's output on the thread
+    /// that analysed it (the caller then gets [`Event::Rendered`]), so that writing the output
+    /// is shared between the threads too.
+    pub render: Option<Arc<dyn Render>>,
+}
+
+/// Renders sessions' output on the threads that analyse them (see [`Options::render`]).
+pub trait Render: Send + Sync + std::fmt::Debug {
+    /// The session's output, appended to `out` (left empty: "render it yourself").
+    fn render(&self, report: &SessionReport, out: &mut Vec<u8>);
+    /// The merge appended a finding (`inconsistent-offer`) to `report.findings` after `out`
+    /// was rendered: brings `out` up to date, or clears it.
+    fn add_last_finding(&self, report: &SessionReport, out: &mut Vec<u8>);
 }
 
 /// A capture filter: makes, for each input, a predicate over its frames (a compiled BPF
@@ -121,6 +139,7 @@ impl Default for Options {
             filter: None,
             max_sessions: None,
             split_one_input: false,
+            render: None,
         }
     }
 }
@@ -157,7 +176,16 @@ pub fn analyze_inputs<R, O, E>(
             config,
             options.progress.as_ref(),
             &stop,
-            |session| on_event(0, Event::Session(Box::new(session))),
+            options.render.as_deref(),
+            |session, text| {
+                on_event(
+                    0,
+                    match text {
+                        Some(text) if !text.is_empty() => Event::Rendered(session, text),
+                        _ => Event::Session(session),
+                    },
+                )
+            },
         );
         if !stop.load(Ordering::Relaxed) {
             let _ = on_event(0, Event::Done(outcome));
@@ -390,7 +418,9 @@ mod tests {
                 got.push((
                     i,
                     match event {
-                        Event::Session(s) => format!("{} {}", s.record.client, s.verdict),
+                        Event::Session(s) | Event::Rendered(s, _) => {
+                            format!("{} {}", s.record.client, s.verdict)
+                        }
                         Event::Done(Ok(o)) => format!("done: {} frames", o.summary.frames),
                         Event::Done(Err(e)) => format!("error: {e}"),
                     },

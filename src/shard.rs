@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Receiver};
 use crate::analyzer::{Config, OfferHistory, Shard, Summary};
 use crate::capture::file::Progress;
 use crate::classify::SessionReport;
-use crate::parallel::InputError;
+use crate::parallel::{InputError, Render};
 use crate::{Handover, Outcome};
 
 /// A shard says it has sent everything up to a frame this often (in frames).
@@ -39,7 +39,8 @@ pub(crate) const PASS_EVERY: u64 = 1024;
 const QUEUE: usize = 4;
 
 enum Item {
-    Session(Handover, Box<SessionReport>),
+    /// A session, and its output when the shard rendered it.
+    Session(Handover, Box<SessionReport>, Option<Vec<u8>>),
     /// Everything up to this frame was sent.
     Passed(u64),
     Done(Result<Outcome, InputError>),
@@ -48,7 +49,7 @@ enum Item {
 impl Item {
     fn key(&self) -> Handover {
         match self {
-            Item::Session(at, _) => *at,
+            Item::Session(at, ..) => *at,
             Item::Passed(frame) => Handover::passed(*frame),
             Item::Done(_) => Handover::LAST,
         }
@@ -56,15 +57,18 @@ impl Item {
 }
 
 /// Analyses the input `open` gives with `shards` analyzers at once, handing `on_session`
-/// each session in the order one analyzer would. `on_session` returning `Break`, or `stop`
-/// set, ends it early (as [`crate::parallel::analyze_inputs`] does).
+/// each session in the order one analyzer would, with the output `render` gave it on its
+/// shard (brought up to date when the merge adds `inconsistent-offer`). `on_session`
+/// returning `Break`, or `stop` set, ends it early (as [`crate::parallel::analyze_inputs`]
+/// does).
 pub(crate) fn analyze_sharded<R: Read + Send>(
     shards: usize,
     open: impl Fn() -> io::Result<R> + Sync,
     config: &Config,
     progress: Option<&Progress>,
     stop: &AtomicBool,
-    mut on_session: impl FnMut(SessionReport) -> ControlFlow<()>,
+    render: Option<&dyn Render>,
+    mut on_session: impl FnMut(Box<SessionReport>, Option<Vec<u8>>) -> ControlFlow<()>,
 ) -> Result<Outcome, InputError> {
     let shards = shards.max(1);
     let seed = foldhash::fast::RandomState::default().hash_one(0u8);
@@ -93,9 +97,16 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
                         |_| true,
                         || stop.load(Ordering::Relaxed),
                         &mut |at, session| {
+                            let text = render.map(|render| {
+                                // Room for a typical JSON line at once: grown from empty, it
+                                // was reallocated a dozen times.
+                                let mut text = Vec::with_capacity(4 << 10);
+                                render.render(&session, &mut text);
+                                text
+                            });
                             batch
                                 .borrow_mut()
-                                .push(Item::Session(at, Box::new(session)));
+                                .push(Item::Session(at, Box::new(session), text));
                         },
                         |frame| {
                             if frame % PASS_EVERY == 0 {
@@ -112,7 +123,7 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
                 let _ = tx.send(batch);
             });
         }
-        let result = merge(&receivers, stop, &mut on_session);
+        let result = merge(&receivers, stop, render, &mut on_session);
         // Shards still sending (after a stop) see the queues gone and end.
         drop(receivers);
         result
@@ -123,7 +134,8 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
 fn merge(
     receivers: &[Receiver<Vec<Item>>],
     stop: &AtomicBool,
-    on_session: &mut impl FnMut(SessionReport) -> ControlFlow<()>,
+    render: Option<&dyn Render>,
+    on_session: &mut impl FnMut(Box<SessionReport>, Option<Vec<u8>>) -> ControlFlow<()>,
 ) -> Result<Outcome, InputError> {
     let mut queues: Vec<Queue> = receivers.iter().map(Queue::new).collect();
     let mut offers = OfferHistory::default();
@@ -141,10 +153,14 @@ fn merge(
         if stop.load(Ordering::Relaxed) {
             return Err(InputError::Open(io::Error::other("stopped")));
         }
-        if let Item::Session(_, mut report) = queues[shard].pop() {
-            offers.observe(&mut report);
+        if let Item::Session(_, mut report, mut text) = queues[shard].pop() {
+            if offers.observe(&mut report) {
+                if let (Some(render), Some(text)) = (render, &mut text) {
+                    render.add_last_finding(&report, text);
+                }
+            }
             sessions.count(&report);
-            if on_session(*report).is_break() {
+            if on_session(report, text).is_break() {
                 stop.store(true, Ordering::Relaxed);
                 return Err(InputError::Open(io::Error::other("stopped")));
             }

@@ -49,21 +49,24 @@ fn finding(report: &SessionReport, offered: bool, other_frame: u64) -> Finding {
 }
 
 impl OfferHistory {
-    /// Records a session that just ended; marks it when the server answered differently before.
-    pub fn observe(&mut self, report: &mut SessionReport) {
+    /// Records a session that just ended; marks it when the server answered differently before
+    /// (and says whether it did).
+    pub fn observe(&mut self, report: &mut SessionReport) -> bool {
         let Some(offered) = offered(report) else {
-            return;
+            return false;
         };
         let server = report.record.server;
         if !self.servers.contains_key(&server) && self.servers.len() >= MAX_SERVERS {
-            return;
+            return false;
         }
         let seen = self.servers.entry(server).or_default();
         seen[usize::from(offered)].get_or_insert(report.record.first_frame);
-        if let Some(other) = seen[usize::from(!offered)] {
-            if !report.has(FindingKind::InconsistentOffer) {
+        match seen[usize::from(!offered)] {
+            Some(other) if !report.has(FindingKind::InconsistentOffer) => {
                 report.findings.push(finding(report, offered, other));
+                true
             }
+            _ => false,
         }
     }
 

@@ -236,23 +236,30 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// One element of `findings`.
 #[derive(Serialize)]
-struct FindingJson<'a> {
+pub(crate) struct FindingJson<'a> {
     kind: &'static str,
     severity: &'static str,
     frame: u64,
     evidence: &'a WireText,
 }
 
-fn findings<S: Serializer>(findings: &&[Finding], serializer: S) -> Result<S::Ok, S::Error> {
-    let mut seq = serializer.serialize_seq(Some(findings.len()))?;
-    for f in findings.iter() {
-        seq.serialize_element(&FindingJson {
+impl<'a> FindingJson<'a> {
+    pub(crate) fn new(f: &'a Finding) -> Self {
+        FindingJson {
             kind: f.kind.name(),
             severity: f.severity.name(),
             frame: f.frame,
             evidence: &f.evidence,
-        })?;
+        }
+    }
+}
+
+fn findings<S: Serializer>(findings: &&[Finding], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut seq = serializer.serialize_seq(Some(findings.len()))?;
+    for f in findings.iter() {
+        seq.serialize_element(&FindingJson::new(f))?;
     }
     seq.end()
 }

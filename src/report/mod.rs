@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use crate::analyzer::{OfferHistory, Summary};
 use crate::capture::CaptureStats;
 use crate::classify::SessionReport;
+use crate::parallel::Render;
 
 pub use view::{Only, View};
 
@@ -149,11 +150,7 @@ impl<W: Write> Reporter<W> {
                 self.out.flush()
             }
             Format::Jsonl => {
-                compact::write(
-                    &mut self.pending,
-                    &json::SessionJson::new(&self.inputs[input], &report),
-                )?;
-                self.pending.push(b'\n');
+                json_line(&mut self.pending, &self.inputs[input], &report)?;
                 self.write_pending(false)
             }
             // A transcript (a JSON document is always collected).
@@ -162,6 +159,28 @@ impl<W: Write> Reporter<W> {
                 self.write_pending(false)
             }
         }
+    }
+
+    /// What renders this reporter's output of one session on another thread, for sessions
+    /// of the input named `capture`: JSON Lines of a file (`None` for the other formats,
+    /// which are not written session by session, or written as sessions end on a terminal).
+    pub fn renderer(&self, capture: &str) -> Option<JsonLines> {
+        (self.format == Format::Jsonl && !self.streaming && !self.view.quiet).then(|| JsonLines {
+            capture: capture.to_string(),
+        })
+    }
+
+    /// Takes one session with the output [`Reporter::renderer`] rendered for it (empty: not
+    /// rendered, as [`Reporter::session`] takes it).
+    pub fn rendered(&mut self, input: usize, report: SessionReport, text: &[u8]) -> io::Result<()> {
+        if self.format != Format::Jsonl || self.streaming || text.is_empty() {
+            return self.session(input, report);
+        }
+        if self.view.shows(&report) {
+            self.pending.extend_from_slice(text);
+            self.write_pending(false)?;
+        }
+        Ok(())
     }
 
     /// Writes the pending text when streaming, when a block is full, or when `all`.
@@ -340,8 +359,100 @@ pub(crate) fn capture_line(stats: &CaptureStats) -> String {
     )
 }
 
+/// JSON Lines of one input, rendered on the threads that analyse it (see
+/// [`crate::parallel::Options::render`]).
+#[derive(Debug)]
+pub struct JsonLines {
+    capture: String,
+}
+
+impl Render for JsonLines {
+    fn render(&self, report: &SessionReport, out: &mut Vec<u8>) {
+        if json_line(out, &self.capture, report).is_err() {
+            // Rendered again by `Reporter::session`, which reports the error.
+            out.clear();
+        }
+    }
+
+    fn add_last_finding(&self, report: &SessionReport, out: &mut Vec<u8>) {
+        // In a rendered line the bytes `],"reason":{` can only be where the `findings` array
+        // ends and `reason` begins: inside JSON strings every `"` is escaped.
+        let end = memchr::memmem::find(out, b"],\"reason\":{");
+        let (Some(end), Some(finding)) = (end, report.findings.last()) else {
+            out.clear();
+            return;
+        };
+        let mut element = Vec::with_capacity(256);
+        if out[end - 1] != b'[' {
+            element.push(b',');
+        }
+        match compact::write(&mut element, &json::FindingJson::new(finding)) {
+            Ok(()) => drop(out.splice(end..end, element)),
+            Err(_) => out.clear(),
+        }
+    }
+}
+
+/// One JSON Lines line: the session object and a newline.
+fn json_line(out: &mut Vec<u8>, capture: &str, report: &SessionReport) -> io::Result<()> {
+    compact::write(out, &json::SessionJson::new(capture, report))?;
+    out.push(b'\n');
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::classify::{Finding, FindingKind, Severity};
+
+    #[test]
+    fn a_finding_added_after_rendering_is_spliced_in_where_a_fresh_render_has_it() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let sessions = [
+            "postfix-swaks-upgraded.pcap",
+            "aiosmtpd-smtplib-auth-login-cleartext.pcap",
+        ]
+        .into_iter()
+        .flat_map(|name| {
+            let file = std::fs::File::open(fixtures.join(name)).unwrap();
+            crate::analyze(file, &Default::default()).unwrap().sessions
+        });
+        let lines = JsonLines {
+            capture: "a \"capture\"],\"reason\":{".into(),
+        };
+        let (mut spliced, mut after_others) = (0, 0);
+        for report in sessions {
+            // With findings rendered before, and with none (an empty array).
+            for findings in [report.findings.clone(), Vec::new()] {
+                let mut report = SessionReport {
+                    findings,
+                    ..report.clone()
+                };
+                let mut text = Vec::new();
+                lines.render(&report, &mut text);
+                after_others += usize::from(!report.findings.is_empty());
+                report.findings.push(Finding {
+                    kind: FindingKind::InconsistentOffer,
+                    severity: Severity::Warning,
+                    frame: 7,
+                    evidence: String::from("a trap: ],\"reason\":{ \\ \"").into(),
+                });
+                lines.add_last_finding(&report, &mut text);
+                let mut fresh = Vec::new();
+                lines.render(&report, &mut fresh);
+                assert_eq!(
+                    String::from_utf8(text).unwrap(),
+                    String::from_utf8(fresh).unwrap()
+                );
+                spliced += 1;
+            }
+        }
+        assert!(
+            spliced >= 4 && after_others >= 1,
+            "{spliced} {after_others}"
+        );
+    }
+
     #[test]
     fn summary_wraps_between_words() {
         let line =

@@ -11,7 +11,7 @@ use mailtap::parallel::{analyze_inputs, Event, Options};
 
 use crate::common::capture_writer::{Capture, Format, Link};
 use crate::common::rng::Rng;
-use crate::common::{corpus, mailtap, replay_tls, repo};
+use crate::common::{corpus, mailtap, replay_tls, repo, temp_path};
 
 /// Every event of analysing `bytes` with `threads` analyzers, as text.
 fn events(bytes: &[u8], threads: usize) -> Vec<String> {
@@ -28,7 +28,9 @@ fn events(bytes: &[u8], threads: usize) -> Vec<String> {
         &options,
         |_, event| {
             out.push(match event {
-                Event::Session(s) => format!("{:?} {:?} {:?}", s.record, s.verdict, s.findings),
+                Event::Session(s) | Event::Rendered(s, _) => {
+                    format!("{:?} {:?} {:?}", s.record, s.verdict, s.findings)
+                }
                 Event::Done(Ok(outcome)) => format!("{:?}", outcome.summary),
                 Event::Done(Err(e)) => format!("error {e}"),
             });
@@ -92,6 +94,39 @@ fn one_capture_split_between_threads_gives_what_one_thread_gives() {
             );
         }
     }
+}
+
+#[test]
+fn json_lines_rendered_by_the_shards_are_what_one_thread_writes() {
+    let file = temp_path("busy-threads.pcapng");
+    std::fs::write(&file, busy_capture(4)).unwrap();
+    let path = file.to_str().unwrap();
+    for args in [
+        &["--format", "jsonl"][..],
+        &["--format", "jsonl", "--only", "high,upgraded"],
+    ] {
+        let run = |threads: &str| {
+            let mut all = args.to_vec();
+            all.extend(["--threads", threads, path]);
+            let out = mailtap(&all);
+            (
+                out.status.code(),
+                String::from_utf8(out.stdout).unwrap(),
+                out.stderr,
+            )
+        };
+        let one = run("1");
+        assert!(
+            one.1.lines().count() > 100,
+            "{args:?}: {}",
+            one.1.lines().count()
+        );
+        assert_eq!(run("3"), one, "{args:?}");
+    }
+    // The merge adds `inconsistent-offer` to sessions the shards had rendered without it:
+    // those are rendered again, and the lines above could not match otherwise.
+    let out = mailtap(&["--format", "jsonl", "--threads", "3", path]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("inconsistent-offer"));
 }
 
 #[test]
