@@ -162,8 +162,9 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let defaults = Options::default();
     // A file can be opened once per thread; a pipe cannot. A compressed file would be
     // decompressed once per thread: it is read by one. And only when asked: on two cores
-    // the split pays where SMTP is most of the file (benches/compare.sh: 1.1x-1.9x) and
-    // costs on mixed traffic (0.88x), since every shard reads the whole file.
+    // the split pays where SMTP is dense (benches/compare.sh: 1.4x-1.9x), barely on an
+    // all-SMTP capture (1.0x-1.3x), and costs on mixed traffic (0.9x): every shard reads and
+    // decodes the whole file.
     let split_one_input =
         config.threads.is_some() && names.len() == 1 && names[0] != "-" && !compressed(&inputs[0]);
     let options = Options {
