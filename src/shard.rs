@@ -13,9 +13,10 @@
 //! The merge takes, from the shards' queues, always the session handed over first
 //! (`Handover`: frame, then sweep, then first frame), so it needs a word from every shard
 //! before it can hand on anything: each shard says every `PASS_EVERY` frames that it has
-//! sent everything up to there. A shard sends its sessions in batches, one per such word:
-//! a send that wakes a waiting thread costs a system call and a context switch, and one
-//! per session was more than the analysis of the session. Queues are bounded, so memory is
+//! sent everything up to there. A shard sends its sessions in batches, one per such word
+//! (or sooner, when `BATCH` sessions are waiting): a send that wakes a waiting thread costs a
+//! system call and a context switch, and one per session was more than the analysis of the
+//! session. Queues are bounded, so memory is
 //! too. Only an input that can be opened once per shard (a file, not a pipe) is split; the
 //! caller decides.
 
@@ -37,6 +38,9 @@ pub(crate) const PASS_EVERY: u64 = 1024;
 /// Batches a shard may queue ahead of the merge: enough to ride out the merge waiting on
 /// another shard, few enough that sessions in flight stay in the allocator's warm pages.
 const QUEUE: usize = 4;
+/// Sessions in one batch at most: a batch is sent at the next word or when this full, so that
+/// an idle sweep ending thousands of sessions at once still holds few of them in memory.
+const BATCH: usize = 64;
 
 enum Item {
     /// A session, and its output when the shard rendered it.
@@ -104,9 +108,11 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
                                 render.render(&session, &mut text);
                                 text
                             });
-                            batch
-                                .borrow_mut()
-                                .push(Item::Session(at, Box::new(session), text));
+                            let mut batch = batch.borrow_mut();
+                            batch.push(Item::Session(at, Box::new(session), text));
+                            if batch.len() >= BATCH {
+                                let _ = tx.send(std::mem::take(&mut *batch));
+                            }
                         },
                         |frame| {
                             if frame % PASS_EVERY == 0 {
