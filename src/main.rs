@@ -297,7 +297,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc asks the kernel for transparent huge pages for its arenas, and each is a 2 MiB
 /// page zeroed and resident whole at its first touch: peak RSS on the all-SMTP capture of
 /// `benches/compare.sh` was 27 MiB with one thread and 60 MiB with two (the bound is 64), and
-/// 13 and 18 MiB without, at the same speed. Called first, before any thread: the setting is
+/// 16 and 21 MiB without, at the same speed. Called first, before any thread: the setting is
 /// the process's, and checked at each page fault.
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
 fn no_huge_pages() {

@@ -10,7 +10,8 @@
 //!   is copied whole;
 //! - `collect_str` escapes the `Display` text as it is formatted, with no `String` between.
 //!
-//! Errors are `serde_json::Error`, so both writers fail alike; writing into a `Vec` cannot.
+//! Errors are `serde_json::Error`, so both writers fail alike. Writing into a `Vec` cannot fail;
+//! a `Display` implementation that fails, or a map key that is no string, can.
 
 use std::fmt::{self, Display};
 

@@ -135,6 +135,7 @@ pub(crate) struct SessionJson<'a> {
     verdict: &'static str,
     #[serde(serialize_with = "findings")]
     findings: &'a [Finding],
+    // Right after `findings`: `report::JsonLines` adds a finding to a rendered line there.
     reason: ReasonJson<'a>,
     tls_rpt: Vec<&'static str>,
     first_frame: u64,
