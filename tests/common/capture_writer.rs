@@ -1079,6 +1079,16 @@ impl Conn {
         last
     }
 
+    /// The plainest SMTP dialogue after the handshake: greeting, EHLO answered without
+    /// STARTTLS, QUIT and its 221 (the connection is left open).
+    pub fn dialogue_without_starttls(&mut self) -> usize {
+        self.server(b"220 mx.example.test ESMTP\r\n");
+        self.client(b"EHLO client.example.test\r\n");
+        self.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
+        self.client(b"QUIT\r\n");
+        self.server(b"221 2.0.0 Bye\r\n")
+    }
+
     /// Client data in one segment (PSH, ACK).
     pub fn client(&mut self, data: &[u8]) -> usize {
         self.send(true, data, &[])

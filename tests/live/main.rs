@@ -30,11 +30,7 @@ fn finished_and_open_sessions() -> (Vec<u8>, Vec<Vec<u8>>) {
         "198.51.100.25:25".parse().unwrap(),
     );
     a.handshake();
-    a.server(b"220 mx.example.test ESMTP\r\n");
-    a.client(b"EHLO client.example.test\r\n");
-    a.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
-    a.client(b"QUIT\r\n");
-    a.server(b"221 2.0.0 Bye\r\n");
+    a.dialogue_without_starttls();
     // The stalled session opens before the first one closes, so that whatever stops on the
     // first session's end (-c 1) has read the second one's start: no race with the pipe.
     let mut b = cap.tcp(

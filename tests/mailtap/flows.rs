@@ -26,11 +26,7 @@ fn whole_session(cap: &mut Capture, isn: u32) {
     let mut c = cap.tcp(CLIENT.parse().unwrap(), SERVER.parse().unwrap());
     c.with_isn(isn, 9_000_000);
     c.handshake();
-    c.server(b"220 mx.example.test ESMTP\r\n");
-    c.client(b"EHLO client.example.test\r\n");
-    c.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
-    c.client(b"QUIT\r\n");
-    c.server(b"221 2.0.0 Bye\r\n");
+    c.dialogue_without_starttls();
     c.close();
 }
 
@@ -100,11 +96,7 @@ fn a_retransmitted_syn_stays_in_its_session() {
     again.seq = 1_000;
     c.write(&again);
     c.client_ack();
-    c.server(b"220 mx.example.test ESMTP\r\n");
-    c.client(b"EHLO client.example.test\r\n");
-    c.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
-    c.client(b"QUIT\r\n");
-    c.server(b"221 2.0.0 Bye\r\n");
+    c.dialogue_without_starttls();
     c.close();
     let analysis = analyze_bytes(&cap.finish());
     let s = &analysis.sessions;

@@ -24,11 +24,7 @@ fn frames(sessions: usize, gap: Duration) -> Vec<Owned> {
             "198.51.100.25:25".parse().unwrap(),
         );
         c.handshake();
-        c.server(b"220 mx.example.test ESMTP\r\n");
-        c.client(b"EHLO client.example.test\r\n");
-        c.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
-        c.client(b"QUIT\r\n");
-        c.server(b"221 2.0.0 Bye\r\n");
+        c.dialogue_without_starttls();
         c.close();
         cap.advance_time(gap);
     }
