@@ -165,15 +165,20 @@ impl<W: Write> Reporter<W> {
     /// of the input named `capture`: JSON Lines of a file (`None` for the other formats,
     /// which are not written session by session, or written as sessions end on a terminal).
     pub fn renderer(&self, capture: &str) -> Option<JsonLines> {
-        (self.format == Format::Jsonl && !self.streaming && !self.view.quiet).then(|| JsonLines {
+        (self.lines_in_blocks() && !self.view.quiet).then(|| JsonLines {
             capture: capture.to_string(),
         })
+    }
+
+    /// JSON Lines of a file: the one output written as it is rendered elsewhere.
+    fn lines_in_blocks(&self) -> bool {
+        self.format == Format::Jsonl && !self.streaming
     }
 
     /// Takes one session with the output [`Reporter::renderer`] rendered for it (empty: not
     /// rendered, as [`Reporter::session`] takes it).
     pub fn rendered(&mut self, input: usize, report: SessionReport, text: &[u8]) -> io::Result<()> {
-        if self.format != Format::Jsonl || self.streaming || text.is_empty() {
+        if text.is_empty() || !self.lines_in_blocks() {
             return self.session(input, report);
         }
         if self.view.shows(&report) {
