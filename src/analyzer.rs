@@ -27,11 +27,13 @@ use crate::Direction;
 mod flows;
 mod offers;
 mod ports;
+mod split;
 
 use flows::{ByContent, FlowKey, FlowTable};
 
 pub use offers::OfferHistory;
 pub use ports::PortSet;
+pub(crate) use split::Splitter;
 
 /// What to track and how much memory to allow.
 #[derive(Clone, Debug)]
@@ -49,9 +51,29 @@ pub struct Config {
     /// A flow silent for this long (capture time) is ended.
     pub idle_timeout_secs: u64,
     /// Take only the connections of one shard (several analyzers sharing one input: see
-    /// `--threads`). Frames are counted by shard 0 only, and what compares sessions with
-    /// each other (counting them, `inconsistent-offer`) is left to whoever merges the shards.
+    /// `--threads`). What concerns the whole input is left to whoever splits it and merges
+    /// the shards: counting frames and skipped frames, counting sessions, and comparing them
+    /// with each other (`inconsistent-offer`).
     pub shard: Option<Shard>,
+}
+
+impl Config {
+    /// How often idle flows are looked for, in seconds of capture time.
+    fn sweep_interval(&self) -> u64 {
+        (self.idle_timeout_secs / 10).clamp(1, 30)
+    }
+
+    /// Whether one of the ports is an SMTP port.
+    #[inline]
+    fn smtp_port(&self, src: u16, dst: u16) -> bool {
+        self.ports.contains(src) || self.ports.contains(dst)
+    }
+
+    /// Whether a segment on other ports opens like SMTP and content detection is on.
+    #[inline]
+    fn opens_like_smtp(&self, payload: &[u8]) -> bool {
+        self.content_detection && !payload.is_empty() && content_role(payload).is_some()
+    }
 }
 
 /// One of `count` analyzers of the same input: it takes the connections whose key hashes to
@@ -67,18 +89,48 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// By the addresses alone: a connection seen on several interfaces stays in one shard.
     fn owns(&self, key: &FlowKey) -> bool {
+        self.owner(key) == self.index
+    }
+
+    /// The shard a connection belongs to, by its addresses alone: a connection seen on
+    /// several interfaces stays in one shard.
+    fn owner(&self, key: &FlowKey) -> usize {
         use std::hash::BuildHasher;
         let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(key.on(0));
         // The high bits: foldhash mixes them best.
-        ((u128::from(hash) * self.count as u128) >> 64) as usize == self.index
+        ((u128::from(hash) * self.count as u128) >> 64) as usize
+    }
+}
+
+/// The capture's time as an analyzer sees it: the newest timestamp so far ("now" for
+/// timeouts), and when idle flows were last looked for. An input split between analyzers
+/// keeps one clock for all of them ([`Splitter`]), so that every shard sweeps at the frames
+/// where one analyzer would.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Clock {
+    now: Timestamp,
+    last_sweep: Timestamp,
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 
-    /// Whether this analyzer does what is done once per input (counting frames, comparing
-    /// sessions).
-    fn is_first(shard: Option<Shard>) -> bool {
-        shard.is_none_or(|s| s.index == 0)
+    fn advance(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
+    /// Whether idle flows are due to be looked for (every `interval` seconds).
+    fn sweep_due(&self, interval: u64) -> bool {
+        self.now.seconds_since(self.last_sweep) >= interval
+    }
+
+    fn swept(&mut self) {
+        self.last_sweep = self.now;
     }
 }
 
@@ -134,6 +186,12 @@ impl Summary {
         }
     }
 
+    /// Counts a frame read.
+    fn count_frame(&mut self, frame: &Frame<'_>) {
+        self.frames += 1;
+        self.bytes += frame.data.len() as u64;
+    }
+
     /// Adds another input's counts to these.
     pub fn merge(&mut self, other: &Summary) {
         self.frames += other.frames;
@@ -182,6 +240,17 @@ pub struct Skipped {
     pub truncated: u64,
     /// Of a link type mailtap does not decode.
     pub unsupported_link: u64,
+}
+
+impl Skipped {
+    fn count(&mut self, skip: Skip) {
+        match skip {
+            Skip::NotTcp => self.not_tcp += 1,
+            Skip::Fragment => self.ip_fragments += 1,
+            Skip::Truncated => self.truncated += 1,
+            Skip::UnsupportedLink => self.unsupported_link += 1,
+        }
+    }
 }
 
 /// Why a flow is tracked.
@@ -246,8 +315,7 @@ pub struct Analyzer {
     flows: FlowTable<Entry>,
     summary: Summary,
     offers: OfferHistory,
-    now: Timestamp,
-    last_sweep: Timestamp,
+    clock: Clock,
     last_frame: u64,
     /// The capture interfaces seen so far (see [`capture_interface`]); nearly always one.
     interfaces: Vec<u64>,
@@ -261,8 +329,7 @@ impl Analyzer {
             flows: FlowTable::new(),
             summary: Summary::default(),
             offers: OfferHistory::default(),
-            now: Timestamp::default(),
-            last_sweep: Timestamp::default(),
+            clock: Clock::default(),
             last_frame: 0,
             interfaces: Vec::new(),
         }
@@ -289,15 +356,12 @@ impl Analyzer {
 
     /// The frame's own work: sessions it ends (FIN, RST, or room made for its flow).
     pub(crate) fn take(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(SessionReport)) {
-        let first = Shard::is_first(self.config.shard);
-        if first {
-            self.summary.frames += 1;
-            self.summary.bytes += frame.data.len() as u64;
+        let whole_input = self.config.shard.is_none();
+        if whole_input {
+            self.summary.count_frame(frame);
         }
         self.last_frame = frame.number;
-        if frame.ts > self.now {
-            self.now = frame.ts;
-        }
+        self.clock.advance(frame.ts);
         match decode::decode_lazy(frame) {
             // Most segments of a big capture end here, after a look at ports and payload.
             Lazy::Tcp(raw) => {
@@ -311,37 +375,31 @@ impl Analyzer {
                     self.segment(&segment, frame, out);
                 }
             }
-            Lazy::Decoded(Err(skip)) if first => {
-                let s = &mut self.summary.skipped;
-                match skip {
-                    Skip::NotTcp => s.not_tcp += 1,
-                    Skip::Fragment => s.ip_fragments += 1,
-                    Skip::Truncated => s.truncated += 1,
-                    Skip::UnsupportedLink => s.unsupported_link += 1,
-                }
-            }
+            Lazy::Decoded(Err(skip)) if whole_input => self.summary.skipped.count(skip),
             Lazy::Decoded(Err(_)) => {}
         }
     }
 
-    /// Ends idle flows when a sweep is due (every few seconds of capture time).
-    pub(crate) fn sweep_if_due(&mut self, out: &mut dyn FnMut(SessionReport)) {
-        if self.now.seconds_since(self.last_sweep) >= self.sweep_interval() {
-            self.tick(self.now, out);
-        }
+    /// Brings the analyzer to frame `number` at capture time `now`, as if it had taken every
+    /// frame up to there (a shard is handed only its own frames).
+    pub(crate) fn catch_up(&mut self, number: u64, now: Timestamp) {
+        self.last_frame = number;
+        self.clock.advance(now);
     }
 
-    fn sweep_interval(&self) -> u64 {
-        (self.config.idle_timeout_secs / 10).clamp(1, 30)
+    /// Ends idle flows when a sweep is due (every few seconds of capture time).
+    pub(crate) fn sweep_if_due(&mut self, out: &mut dyn FnMut(SessionReport)) {
+        if self.clock.sweep_due(self.config.sweep_interval()) {
+            self.tick(self.clock.now, out);
+        }
     }
 
     /// Ends flows idle for longer than the timeout at capture time `now` (live capture calls
     /// this on a timer when no packets arrive).
     pub fn tick(&mut self, now: Timestamp, out: &mut dyn FnMut(SessionReport)) {
-        if now > self.now {
-            self.now = now;
-        }
-        self.last_sweep = self.now;
+        self.clock.advance(now);
+        self.clock.swept();
+        let now = self.clock.now;
         let timeout = self.config.idle_timeout_secs;
         // In order of first frame, whatever the table's order: the same on every run, and
         // the same whether one analyzer or several shards hold the flows.
@@ -349,13 +407,13 @@ impl Analyzer {
             .flows
             .iter()
             .filter_map(|(key, entry)| match entry {
-                Entry::Open(flow) => (self.now.seconds_since(flow.last_seen) >= timeout)
+                Entry::Open(flow) => (now.seconds_since(flow.last_seen) >= timeout)
                     .then_some((flow.first_frame, *key)),
                 Entry::Alias { last_seen, .. } => {
-                    (self.now.seconds_since(*last_seen) >= timeout).then_some((0, *key))
+                    (now.seconds_since(*last_seen) >= timeout).then_some((0, *key))
                 }
                 Entry::Ended { since, .. } => {
-                    (self.now.seconds_since(*since) >= TOMBSTONE_SECS).then_some((0, *key))
+                    (now.seconds_since(*since) >= TOMBSTONE_SECS).then_some((0, *key))
                 }
             })
             .collect();
@@ -391,8 +449,12 @@ impl Analyzer {
         out: &mut dyn FnMut(SessionReport),
     ) {
         let interface = capture_interface(frame);
-        if self.interfaces.len() < MAX_INTERFACES && !self.interfaces.contains(&interface) {
-            self.interfaces.push(interface);
+        // Kept sorted: which other interface an alias goes to must not depend on which
+        // interfaces this analyzer happened to see first (a shard sees only its flows').
+        if let Err(at) = self.interfaces.binary_search(&interface) {
+            if self.interfaces.len() < MAX_INTERFACES {
+                self.interfaces.insert(at, interface);
+            }
         }
         let mut key = FlowKey::of(segment, interface);
         if self.config.shard.is_some_and(|shard| !shard.owns(&key)) {
@@ -449,7 +511,7 @@ impl Analyzer {
                 self.flows.insert(
                     key,
                     Entry::Ended {
-                        since: self.now,
+                        since: self.clock.now,
                         by_content: true,
                     },
                 );
@@ -482,7 +544,7 @@ impl Analyzer {
                 key,
                 Entry::Alias {
                     target: other,
-                    last_seen: self.now,
+                    last_seen: self.clock.now,
                 },
             );
             return key.on(other);
@@ -512,13 +574,9 @@ impl Analyzer {
     /// [`Analyzer::segment`] would do nothing with it; it costs no hashing of the addresses.
     #[inline]
     fn may_concern(&self, src: u16, dst: u16, payload: &[u8]) -> bool {
-        let ports = &self.config.ports;
-        ports.contains(src)
-            || ports.contains(dst)
+        self.config.smtp_port(src, dst)
             || self.flows.may_hold_content(src, dst)
-            || (self.config.content_detection
-                && !payload.is_empty()
-                && content_role(payload).is_some())
+            || self.config.opens_like_smtp(payload)
     }
 
     /// Starts tracking a flow if this segment belongs to SMTP (by port or by content).
@@ -612,7 +670,7 @@ impl Analyzer {
     fn end_flow(&mut self, key: FlowKey, end: End, out: &mut dyn FnMut(SessionReport)) {
         let by_content = self.flows.get(&key).is_some_and(Entry::by_content);
         let tombstone = Entry::Ended {
-            since: self.now,
+            since: self.clock.now,
             by_content,
         };
         let Some(Entry::Open(flow)) = self.flows.insert(key, tombstone) else {

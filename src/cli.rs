@@ -78,9 +78,8 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(MAX_FLOWS))]
     max_flows: u64,
 
-    /// Analysis threads [default: the number of CPUs, for several files]. Several files: one
-    /// per thread; one file, when N is given: its connections split between the threads,
-    /// reported exactly as with one
+    /// Analysis threads [default: the number of CPUs]. Several files: one per thread; one
+    /// file (or pipe): its connections split between the threads, reported exactly as with one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
 

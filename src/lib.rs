@@ -137,79 +137,42 @@ pub(crate) fn analyze_selected(
     input: impl Read + Send,
     config: &analyzer::Config,
     progress: Option<&Progress>,
-    keep: impl FnMut(&capture::Frame<'_>) -> bool,
+    mut keep: impl FnMut(&capture::Frame<'_>) -> bool,
     stop: impl Fn() -> bool,
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
-    drive(
-        input,
-        config,
-        progress,
-        keep,
-        stop,
-        &mut |_, session| on_session(session),
-        |_| {},
-    )
-}
-
-/// When a session was handed over, in the order one analyzer hands them over: by frame; in
-/// a frame, the sessions the frame itself ended, then those an idle sweep ended (in order of
-/// first frame); after the last frame, those still open (in order of first frame). Shards of
-/// one input ([`shard`]) are merged by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Handover {
-    frame: u64,
-    phase: Phase,
-    first_frame: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Frame,
-    Sweep,
-    /// Nothing more of this frame: a shard's "everything up to here was sent".
-    Passed,
-    End,
-}
-
-impl Handover {
-    fn of(frame: u64, phase: Phase, session: &SessionReport) -> Self {
-        Handover {
-            frame,
-            phase,
-            first_frame: session.record.first_frame,
+    let mut analyzer = Analyzer::new(config.clone());
+    let mut stopped = false;
+    let damage = read_frames(input, progress, |frame| {
+        if keep(frame) {
+            analyzer.take(frame, &mut on_session);
         }
-    }
-
-    /// Everything of frames up to `frame` is before this.
-    fn passed(frame: u64) -> Self {
-        Handover {
-            frame,
-            phase: Phase::Passed,
-            first_frame: 0,
+        analyzer.sweep_if_due(&mut on_session);
+        stopped = stop();
+        if stopped {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
+    })?;
+    if !stopped {
+        analyzer.finish(&mut on_session);
     }
-
-    const LAST: Handover = Handover {
-        frame: u64::MAX,
-        phase: Phase::End,
-        first_frame: u64::MAX,
-    };
+    Ok(Outcome {
+        summary: analyzer.summary().clone(),
+        damage,
+    })
 }
 
-/// [`analyze_selected`], telling `on_session` when each session was handed over; `on_frame`
-/// hears each frame's number once its sessions are handed over. A compressed input (gzip,
-/// zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own; then `progress`
-/// counts the compressed bytes, and damage offsets count decompressed bytes.
-fn drive(
+/// Hands every frame of the input to `on_frame`, until it says `Break`, and returns the
+/// damage met after the start of the file, if any. A compressed input (gzip, zstd, xz:
+/// [`capture::compressed`]) is decompressed on a thread of its own; then `progress` counts the
+/// compressed bytes, and damage offsets count decompressed bytes.
+pub(crate) fn read_frames(
     input: impl Read + Send,
-    config: &analyzer::Config,
     progress: Option<&Progress>,
-    mut keep: impl FnMut(&capture::Frame<'_>) -> bool,
-    stop: impl Fn() -> bool,
-    on_session: &mut dyn FnMut(Handover, SessionReport),
-    mut on_frame: impl FnMut(u64),
-) -> Result<Outcome, CaptureError> {
+    mut on_frame: impl FnMut(&capture::Frame<'_>) -> ControlFlow<()>,
+) -> Result<Option<CaptureError>, CaptureError> {
     let compressed = Arc::new(AtomicBool::new(false));
     let input = capture::file::Counting::new(input, progress.cloned(), Arc::clone(&compressed));
     capture::compressed::decompressed(input, |compression, input| {
@@ -218,36 +181,11 @@ fn drive(
         if let (Some(progress), None) = (progress, compression) {
             reader = reader.with_progress(progress.clone());
         }
-        let mut analyzer = Analyzer::new(config.clone());
-        let mut stopped = false;
-        let mut damage = reader
-            .for_each_frame(|frame| {
-                let n = frame.number;
-                if keep(frame) {
-                    analyzer.take(frame, &mut |s| {
-                        on_session(Handover::of(n, Phase::Frame, &s), s)
-                    });
-                }
-                analyzer.sweep_if_due(&mut |s| on_session(Handover::of(n, Phase::Sweep, &s), s));
-                on_frame(n);
-                stopped = stop();
-                if stopped {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })
-            .err();
+        let mut damage = reader.for_each_frame(&mut on_frame).err();
         if let (Some(e), Some(c)) = (&mut damage, compression) {
             e.what = format!("{} (offset in the {}-decompressed data)", e.what, c.name());
         }
-        if !stopped {
-            analyzer.finish(&mut |s| on_session(Handover::of(u64::MAX, Phase::End, &s), s));
-        }
-        Ok(Outcome {
-            summary: analyzer.summary().clone(),
-            damage,
-        })
+        Ok(damage)
     })?
 }
 

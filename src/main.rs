@@ -160,13 +160,10 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     let progress = Progress::new();
     let bar = progress::Bar::start(inputs, &progress);
     let defaults = Options::default();
-    // A file can be opened once per thread; a pipe cannot. A compressed file would be
-    // decompressed once per thread: it is read by one. And only when asked: on two cores
-    // the split pays where SMTP is dense (benches/compare.sh: 1.4x-1.9x), barely on an
-    // all-SMTP capture (1.0x-1.3x), and costs on mixed traffic (0.9x): every shard reads and
-    // decodes the whole file.
-    let split_one_input =
-        config.threads.is_some() && names.len() == 1 && names[0] != "-" && !compressed(&inputs[0]);
+    // One input is split between the threads (one reads, the others analyse): on two cores
+    // 1.4x-1.8x where SMTP is dense, and no slower on mixed traffic, where the reader drops
+    // nearly every frame itself (benches/compare.sh).
+    let split_one_input = names.len() == 1;
     let options = Options {
         progress: Some(progress),
         filter: config.filter.clone(),
@@ -279,13 +276,6 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Whether the file at `path` starts as a compressed stream does (gzip, zstd, xz...).
-fn compressed(path: &std::path::Path) -> bool {
-    let mut head = [0u8; mailtap::capture::compressed::Compression::MAGIC_LEN];
-    let read = File::open(path).and_then(|mut f| f.read(&mut head));
-    read.is_ok_and(|n| mailtap::capture::compressed::Compression::sniff(&head[..n]).is_some())
 }
 
 /// mimalloc: sessions allocate and free records of a kilobyte or more, which glibc's malloc

@@ -81,7 +81,8 @@ pub struct Options {
     /// Bytes read, all inputs together, for a progress bar.
     pub progress: Option<Progress>,
     /// With one input and several threads, split its connections between the threads
-    /// (`--threads`): only for an input `open` can open once per thread (a file).
+    /// (`--threads`): one thread reads the input and hands each the frames of its
+    /// connections. Not with `max_sessions`.
     pub split_one_input: bool,
     /// Only the frames this filter keeps are analysed (a capture filter on files).
     pub filter: Option<FrameFilter>,
@@ -121,6 +122,12 @@ impl FrameFilter {
     /// A predicate for one input.
     pub fn make(&self) -> Box<dyn FnMut(&Frame<'_>) -> bool> {
         (self.0)()
+    }
+
+    /// A predicate for one input that keeps what `filter` keeps, or every frame.
+    pub(crate) fn for_input(filter: Option<&FrameFilter>) -> impl FnMut(&Frame<'_>) -> bool {
+        let mut keep = filter.map(FrameFilter::make);
+        move |frame| keep.as_mut().is_none_or(|keep| keep(frame))
     }
 }
 
@@ -167,16 +174,17 @@ pub fn analyze_inputs<R, O, E>(
         // "The first N sessions" is only well defined one input after the other.
         threads = 1;
     }
-    let split = options.filter.is_none() && options.max_sessions.is_none();
-    if count == 1 && options.split_one_input && split && options.threads > 1 {
+    if count == 1
+        && options.split_one_input
+        && options.max_sessions.is_none()
+        && options.threads > 1
+    {
         let stop = AtomicBool::new(false);
         let outcome = crate::shard::analyze_sharded(
-            options.threads,
             || open(0),
             config,
-            options.progress.as_ref(),
+            options,
             &stop,
-            options.render.as_deref(),
             |session, text| {
                 on_event(
                     0,
@@ -290,12 +298,11 @@ fn run_one<R: Read + Send>(
         Ok(input) => input,
         Err(e) => return deliver(Event::Done(Err(InputError::Open(e)))),
     };
-    let mut keep = options.filter.as_ref().map(FrameFilter::make);
     let outcome = crate::analyze_selected(
         input,
         config,
         options.progress.as_ref(),
-        |frame| keep.as_mut().is_none_or(|keep| keep(frame)),
+        FrameFilter::for_input(options.filter.as_ref()),
         || stop.load(Ordering::Relaxed) || enough(options, sessions),
         |session| deliver(Event::Session(Box::new(session))),
     );

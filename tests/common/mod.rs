@@ -6,8 +6,9 @@ pub mod expected;
 pub mod rng;
 pub mod tls_vectors;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,6 +31,25 @@ pub fn mailtap(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run mailtap")
+}
+
+/// Runs mailtap with `stdin` piped in.
+pub fn mailtap_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtap"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A pipe hands over a few bytes at a time.
+    for chunk in stdin.chunks(100) {
+        input.write_all(chunk).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
 /// Runs mailtap with `--format json` and parses the document.

@@ -1,13 +1,12 @@
 //! Inputs (compressed captures, filters, selectors, -c on files), error messages, exit codes
 //! and `--fail-on` as a CI job sees them (issue 10).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{fixture, mailtap, mailtap_json, temp_path};
+use crate::common::{fixture, mailtap, mailtap_json, mailtap_stdin, temp_path};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -29,25 +28,6 @@ fn sessions(doc: &Value) -> Vec<Value> {
     }
     sessions.sort_by_key(|s| s["first_frame"].as_u64());
     sessions
-}
-
-/// Runs mailtap with `stdin` piped in.
-fn mailtap_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtap"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // A pipe hands over a few bytes at a time.
-    for chunk in stdin.chunks(100) {
-        input.write_all(chunk).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
 }
 
 // ---- compressed captures -------------------------------------------------------------------

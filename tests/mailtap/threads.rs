@@ -9,9 +9,11 @@ use std::time::Duration;
 use mailtap::analyzer::Config;
 use mailtap::parallel::{analyze_inputs, Event, Options};
 
-use crate::common::capture_writer::{Capture, Format, Link};
+use crate::common::capture_writer::{
+    arp_request_frame, udp_packet, Capture, Format, Link, Resolution,
+};
 use crate::common::rng::Rng;
-use crate::common::{corpus, mailtap, replay_tls, repo, temp_path};
+use crate::common::{corpus, mailtap, mailtap_stdin, replay_tls, repo, temp_path};
 
 /// Every event of analysing `bytes` with `threads` analyzers, as text.
 fn events(bytes: &[u8], threads: usize) -> Vec<String> {
@@ -42,19 +44,31 @@ fn events(bytes: &[u8], threads: usize) -> Vec<String> {
 
 /// Many interleaved sessions of every kind, some to the same server with and without
 /// STARTTLS (inconsistent-offer), some left open to end by idle timeout or at the end, some
-/// ending in the same frame as an idle sweep.
+/// ending in the same frame as an idle sweep. Some are on a port only content detection finds
+/// (their later segments, TLS included, do not look like SMTP), some on a second interface
+/// or seen on both; some lose a segment; the clock sometimes steps back; UDP and ARP frames
+/// come in between.
 fn busy_capture(seed: u64) -> Vec<u8> {
     let mut rng = Rng(seed);
     let mut cap = Capture::new(Format::PcapNg, Link::Ethernet);
-    let server: std::net::SocketAddr = "198.51.100.25:25".parse().unwrap();
+    let second = cap.add_interface(Link::Ethernet, Resolution::Nano);
     let mut open = Vec::new();
     for i in 0..400u16 {
+        let port = if rng.chance(20) { 8025 } else { 25 };
+        let server = std::net::SocketAddr::from(([198, 51, 100, 25], port));
         let client = format!("192.0.2.{}:{}", 1 + i % 200, 30_000 + i)
             .parse()
             .unwrap();
         let mut c = cap.tcp(client, server);
+        let mut iface = if rng.chance(10) { second } else { 0 };
+        c.on_interface(iface);
         c.handshake();
         c.server(b"220 mx.example.test ESMTP\r\n");
+        if rng.chance(5) {
+            // The rest of the connection is seen on the other interface.
+            iface = second - iface;
+            c.on_interface(iface);
+        }
         c.client(b"EHLO client.example.test\r\n");
         if rng.chance(50) {
             c.server(b"250-mx.example.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
@@ -66,7 +80,23 @@ fn busy_capture(seed: u64) -> Vec<u8> {
             c.client(b"MAIL FROM:<a@example.test>\r\n");
             c.server(b"250 2.1.0 Ok\r\n");
         }
+        if rng.chance(10) {
+            // A segment lost: what follows waits for it until the flow ends.
+            c.skip_client(7);
+            c.client(b"RSET\r\n");
+        }
         cap.advance_time(Duration::from_millis(rng.range(1, 4000)));
+        if rng.chance(5) {
+            cap.rewind_time(Duration::from_millis(rng.range(1, 20_000)));
+        }
+        if rng.chance(10) {
+            let dns = ("192.0.2.53:53".parse().unwrap(), client);
+            cap.write_ip(0, &udp_packet(dns.0, dns.1, b"answer"));
+            cap.write_raw(
+                0,
+                &arp_request_frame([192, 0, 2, 1].into(), [192, 0, 2, 2].into()),
+            );
+        }
         match rng.below(3) {
             0 => drop(c.close()),
             1 => open.push(c),
@@ -130,6 +160,41 @@ fn json_lines_rendered_by_the_shards_are_what_one_thread_writes() {
 }
 
 #[test]
+fn a_pipe_a_compressed_capture_and_a_filter_are_split_too() {
+    let busy = busy_capture(5);
+    let file = temp_path("busy-filter.pcapng");
+    std::fs::write(&file, &busy).unwrap();
+    let path = file.to_str().unwrap();
+    let compressed = std::fs::read(
+        repo().join("fixtures/compressed/relay-asa-keyword-swaks-both-legs.pcapng.zst"),
+    )
+    .unwrap();
+    let run = |threads: &str, args: &[&str], stdin: Option<&[u8]>| {
+        let mut all = vec!["--format", "jsonl", "--threads", threads];
+        all.extend_from_slice(args);
+        let out = match stdin {
+            Some(bytes) => mailtap_stdin(&all, bytes),
+            None => mailtap(&all),
+        };
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            out.stderr,
+        )
+    };
+    let cases: [(&[&str], Option<&[u8]>); 3] = [
+        (&["-"], Some(&busy)),
+        (&["-"], Some(&compressed)),
+        (&["--client", "192.0.2.0/25", path], None),
+    ];
+    for (args, stdin) in cases {
+        let one = run("1", args, stdin);
+        assert!(one.1.lines().count() > 1, "{args:?}: {one:?}");
+        assert_eq!(run("3", args, stdin), one, "{args:?}");
+    }
+}
+
+#[test]
 fn every_fixture_and_corpus_capture_is_the_same_with_threads() {
     let mut files: Vec<_> = std::fs::read_dir(repo().join("fixtures"))
         .unwrap()
@@ -150,5 +215,33 @@ fn every_fixture_and_corpus_capture_is_the_same_with_threads() {
             (out.status.code(), out.stdout, out.stderr)
         };
         assert_eq!(run("3"), run("1"), "{path}");
+    }
+}
+
+#[test]
+fn a_shard_keeps_the_captures_clock_when_its_own_frames_lag_behind() {
+    // Connection A ends (RST) at a frame 25 s older than the one before it, a frame no shard
+    // is handed (UDP). One analyzer dates A's tombstone at the capture's "now", 25 s after the
+    // RST; the sweep 130 s after the RST keeps it (tombstones last 120 s), so A's straggler
+    // after the sweep is ignored. A shard that dated it by its own frames would drop it at
+    // that sweep and take the straggler as a new connection.
+    let mut cap = Capture::new(Format::PcapNg, Link::Ethernet);
+    let server: std::net::SocketAddr = "198.51.100.25:25".parse().unwrap();
+    let mut a = cap.tcp("192.0.2.1:40000".parse().unwrap(), server);
+    a.handshake();
+    a.dialogue_without_starttls();
+    let dns: std::net::SocketAddr = "192.0.2.53:53".parse().unwrap();
+    cap.advance_time(Duration::from_secs(25));
+    cap.write_ip(0, &udp_packet(dns, a.client_addr(), b"the newest frame"));
+    cap.rewind_time(Duration::from_secs(25));
+    a.rst_client();
+    cap.advance_time(Duration::from_secs(130));
+    cap.write_ip(0, &udp_packet(dns, a.client_addr(), b"a sweep comes here"));
+    a.client(b"NOOP\r\n");
+    let bytes = cap.finish();
+    let one = events(&bytes, 1);
+    assert_eq!(one.len(), 2, "one session and the summary: {one:#?}");
+    for threads in [2, 3] {
+        assert_eq!(events(&bytes, threads), one, "{threads} threads");
     }
 }
