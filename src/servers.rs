@@ -171,7 +171,7 @@ pub fn by_server(reports: &[SessionReport], exact: bool) -> Vec<Server> {
         }
         let clients = Clients::of(r.record.client.ip(), exact);
         match ehlo_offer(&r.record) {
-            Some(reply) if reply.offers("STARTTLS") => {
+            Some(reply) if reply.offers_starttls() => {
                 add(&mut s.starttls.offered, clients, r.record.first_time)
             }
             Some(reply) if !reply.partial => {

@@ -26,7 +26,7 @@ pub struct OfferHistory {
 /// the reply is cut by a gap and lists no STARTTLS: the missing part may have held it).
 fn offered(report: &SessionReport) -> Option<bool> {
     let reply = ehlo_offer(&report.record)?;
-    match reply.offers("STARTTLS") {
+    match reply.offers_starttls() {
         true => Some(true),
         false if reply.partial => None,
         false => Some(false),

@@ -120,7 +120,7 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
         }
     }
     if let Some(starttls) = &r.starttls {
-        let advertised = super::ehlo_offer(r).is_some_and(|o| o.offers("STARTTLS"));
+        let advertised = super::ehlo_offer(r).is_some_and(|o| o.offers_starttls());
         if let Some(reply) = starttls
             .reply
             .as_ref()
@@ -183,7 +183,7 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
                 reply.first_line().clone(),
             );
             if let Some(offer) =
-                super::ehlo_offer(r).filter(|o| !o.partial && !o.offers("STARTTLS"))
+                super::ehlo_offer(r).filter(|o| !o.partial && !o.offers_starttls())
             {
                 let mut evidence = reply.first_line().as_bytes().to_vec();
                 evidence.extend_from_slice(

@@ -130,7 +130,7 @@ fn verdict(record: &SessionRecord, findings: &[Finding]) -> Verdict {
         return Verdict::Refused;
     }
     let offer = ehlo_offer(record);
-    let offered = offer.is_some_and(|r| r.offers("STARTTLS"));
+    let offered = offer.is_some_and(|r| r.offers_starttls());
     // Signs that the offer was taken away on the way: a masked keyword that could have been
     // STARTTLS (only when STARTTLS is not there unmasked), a masked banner or a deleted line
     // in an offer without STARTTLS, a masked command, or a 530 demanding the STARTTLS that

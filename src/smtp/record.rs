@@ -28,6 +28,10 @@ pub struct Reply {
     /// Part of the reply is missing from the capture (a gap inside it, or the capture ended).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// A line after the first lists the EHLO keyword STARTTLS: found as the reply is read,
+    /// asked by many (classification, the offer history, the server view).
+    #[serde(skip)]
+    pub(crate) lists_starttls: bool,
 }
 
 impl Reply {
@@ -52,11 +56,20 @@ impl Reply {
             .filter_map(|(i, text)| Some((i, parse::ehlo_keyword(text?)?.0)))
     }
 
-    /// Whether the EHLO reply lists `keyword` (keywords are case-insensitive).
-    pub fn offers(&self, keyword: &str) -> bool {
-        self.ehlo_keywords()
-            .any(|(_, k)| k.eq_ignore_ascii_case(keyword.as_bytes()))
+    /// Whether the EHLO reply lists STARTTLS (keywords are case-insensitive).
+    pub fn offers_starttls(&self) -> bool {
+        debug_assert_eq!(
+            self.lists_starttls,
+            self.ehlo_keywords().any(|(_, k)| is_starttls(k)),
+            "{self:?}"
+        );
+        self.lists_starttls
     }
+}
+
+/// Whether an EHLO keyword is STARTTLS.
+pub(super) fn is_starttls(keyword: &[u8]) -> bool {
+    keyword.eq_ignore_ascii_case(b"STARTTLS")
 }
 
 fn is_zero(n: &u32) -> bool {

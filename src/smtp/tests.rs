@@ -203,7 +203,7 @@ fn a_gap_resynchronises_on_the_next_line() {
     let r = s.finish(End::CaptureEnded);
     let reply = r.hello[0].reply.as_ref().unwrap();
     assert!(reply.partial);
-    assert!(reply.offers("STARTTLS"));
+    assert!(reply.offers_starttls());
     assert_eq!(r.gap_bytes, 20);
 }
 

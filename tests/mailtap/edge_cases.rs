@@ -163,7 +163,7 @@ fn one_byte_segments_out_of_order_retransmitted_and_overlapping() {
     c.close();
     let s = one_session(cap);
     assert_eq!(s.verdict, V::Upgraded, "{:?}", kinds(&s));
-    assert!(s.record.hello[0].reply.as_ref().unwrap().offers("STARTTLS"));
+    assert!(s.record.hello[0].reply.as_ref().unwrap().offers_starttls());
 }
 
 #[test]

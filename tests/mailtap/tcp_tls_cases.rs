@@ -342,7 +342,7 @@ fn case_05_ack_before_the_data_it_acknowledges() {
     assert!(!s.has(F::CaptureGap), "{:?}", kinds(&s));
     assert_eq!(s.record.gap_bytes, 0);
     let ehlo = s.record.hello[0].reply.as_ref().unwrap();
-    assert!(ehlo.offers("STARTTLS"));
+    assert!(ehlo.offers_starttls());
     assert_eq!(ehlo.frame, reply_frame);
 
     // The same in the other direction, the ACK a few frames ahead, one-byte segments.
