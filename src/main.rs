@@ -198,9 +198,17 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
             errors.push(format!("{name}: {e}"));
             input_failed = true;
         };
-        let (report, text) = match event {
-            Event::Session(report) => (report, Vec::new()),
-            Event::Rendered(report, text) => (report, text),
+        let report = match event {
+            Event::Session(report) => report,
+            Event::Rendered(report, text) => {
+                let capture = (names.len() > 1).then_some(name.as_str());
+                matched |= matches_in(capture, &config.fail_on, report);
+                if let Err(e) = reporter.rendered(report, text) {
+                    write_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+                return ControlFlow::Continue(());
+            }
             Event::Done(Err(InputError::Open(e))) => {
                 fail(&e);
                 return ControlFlow::Continue(());
@@ -241,8 +249,7 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
         let capture = (names.len() > 1).then_some(name.as_str());
         matched |= matches_in(capture, &config.fail_on, &report);
         let input = *index[i].get_or_insert_with(|| reporter.input(name));
-        // `text` is empty unless a shard rendered the session (then it is written as it is).
-        if let Err(e) = reporter.rendered(input, *report, &text) {
+        if let Err(e) = reporter.session(input, *report) {
             write_error = Some(e);
             return ControlFlow::Break(());
         }

@@ -23,9 +23,8 @@
 //!     &Options::default(),
 //!     |i, event| {
 //!         match event {
-//!             Event::Session(s) | Event::Rendered(s, _) => {
-//!                 println!("{}: {} {}", paths[i], s.record.client, s.verdict)
-//!             }
+//!             Event::Session(s) => println!("{}: {} {}", paths[i], s.record.client, s.verdict),
+//!             Event::Rendered(s, _) => println!("{}: {} {}", paths[i], s.record.client, s.verdict),
 //!             Event::Done(Ok(outcome)) => println!("{}: {} frames", paths[i], outcome.summary.frames),
 //!             Event::Done(Err(e)) => eprintln!("{}: {e}", paths[i]),
 //!         }
@@ -48,13 +47,14 @@ use crate::Outcome;
 
 /// What the caller hears about one input, in order.
 #[derive(Debug)]
-pub enum Event {
+pub enum Event<'a> {
     /// A session of the input, in the order sessions ended (as [`crate::analyze_with`] hands
     /// them over). Boxed: a report is a kilobyte or more, and it may cross a channel.
     Session(Box<SessionReport>),
     /// A session and its output, rendered by [`Options::render`] on the thread that analysed
-    /// it: for the caller to write as it is.
-    Rendered(Box<SessionReport>, Vec<u8>),
+    /// it: for the caller to write as it is. Lent: both go back to that thread, which frees
+    /// the one and fills the other again (a thread freeing what another allocated costs both).
+    Rendered(&'a SessionReport, &'a [u8]),
     /// The input is finished: its outcome, or why it could not be read. Always the last event
     /// of an input.
     Done(Result<Outcome, InputError>),
@@ -164,7 +164,7 @@ pub fn analyze_inputs<R, O, E>(
 ) where
     R: Read + Send,
     O: Fn(usize) -> io::Result<R> + Sync,
-    E: FnMut(usize, Event) -> ControlFlow<()>,
+    E: FnMut(usize, Event<'_>) -> ControlFlow<()>,
 {
     if count == 0 {
         return;
@@ -185,15 +185,7 @@ pub fn analyze_inputs<R, O, E>(
             config,
             options,
             &stop,
-            |session, text| {
-                on_event(
-                    0,
-                    match text {
-                        Some(text) if !text.is_empty() => Event::Rendered(session, text),
-                        _ => Event::Session(session),
-                    },
-                )
-            },
+            |event| on_event(0, event),
         );
         if !stop.load(Ordering::Relaxed) {
             let _ = on_event(0, Event::Done(outcome));
@@ -215,7 +207,8 @@ pub fn analyze_inputs<R, O, E>(
         }
         return;
     }
-    let (senders, receivers): (Vec<SyncSender<Event>>, Vec<Receiver<Event>>) = (0..count)
+    type Sent = Event<'static>;
+    let (senders, receivers): (Vec<SyncSender<Sent>>, Vec<Receiver<Sent>>) = (0..count)
         .map(|_| mpsc::sync_channel(options.queue.max(1)))
         .unzip();
     let next = AtomicUsize::new(0);
@@ -279,7 +272,7 @@ fn run_one<R: Read + Send>(
     options: &Options,
     stop: &AtomicBool,
     sessions: &AtomicU64,
-    mut emit: impl FnMut(Event) -> ControlFlow<()>,
+    mut emit: impl FnMut(Event<'static>) -> ControlFlow<()>,
 ) {
     // Nothing more once anyone has said stop: the sessions that end in the same frame, say,
     // are not handed over. Nor sessions past `max_sessions`.
@@ -398,7 +391,7 @@ mod tests {
         inputs: &[Vec<u8>],
         threads: usize,
         queue: usize,
-        on_event: impl FnMut(usize, Event) -> ControlFlow<()>,
+        on_event: impl FnMut(usize, Event<'_>) -> ControlFlow<()>,
     ) {
         let options = Options {
             threads,
@@ -425,9 +418,8 @@ mod tests {
                 got.push((
                     i,
                     match event {
-                        Event::Session(s) | Event::Rendered(s, _) => {
-                            format!("{} {}", s.record.client, s.verdict)
-                        }
+                        Event::Session(s) => format!("{} {}", s.record.client, s.verdict),
+                        Event::Rendered(s, _) => format!("{} {}", s.record.client, s.verdict),
                         Event::Done(Ok(o)) => format!("done: {} frames", o.summary.frames),
                         Event::Done(Err(e)) => format!("error: {e}"),
                     },

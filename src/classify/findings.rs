@@ -182,8 +182,7 @@ pub fn findings(r: &SessionRecord) -> Vec<Finding> {
                 reply.frame,
                 reply.first_line().clone(),
             );
-            if let Some(offer) =
-                super::ehlo_offer(r).filter(|o| !o.partial && !o.offers_starttls())
+            if let Some(offer) = super::ehlo_offer(r).filter(|o| !o.partial && !o.offers_starttls())
             {
                 let mut evidence = reply.first_line().as_bytes().to_vec();
                 evidence.extend_from_slice(

@@ -175,13 +175,13 @@ impl<W: Write> Reporter<W> {
         self.format == Format::Jsonl && !self.streaming
     }
 
-    /// Takes one session with the output [`Reporter::renderer`] rendered for it (empty: not
-    /// rendered, as [`Reporter::session`] takes it).
-    pub fn rendered(&mut self, input: usize, report: SessionReport, text: &[u8]) -> io::Result<()> {
-        if text.is_empty() || !self.lines_in_blocks() {
-            return self.session(input, report);
-        }
-        if self.view.shows(&report) {
+    /// Takes one session with the output [`Reporter::renderer`] rendered for it.
+    pub fn rendered(&mut self, report: &SessionReport, text: &[u8]) -> io::Result<()> {
+        debug_assert!(
+            self.lines_in_blocks(),
+            "only JSON Lines of a file is rendered"
+        );
+        if self.view.shows(report) {
             self.pending.extend_from_slice(text);
             self.write_pending(false)?;
         }

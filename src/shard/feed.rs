@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
-use super::{Handover, Item, Phase, BATCH, PASS_EVERY};
+use super::{Handover, Item, Phase, BATCH, PASS_EVERY, QUEUE};
 use crate::analyzer::{Analyzer, Config, Splitter};
 use crate::capture::file::{CaptureError, Progress};
 use crate::capture::{Frame, LinkType, Timestamp};
@@ -141,20 +141,14 @@ pub(super) fn read(
 }
 
 /// A shard: analyses the frames of `batches` with an analyzer configured for its shard, and
-/// sends its sessions to the merge through `merge`, rendered by `render` when given. Each
-/// batch taken apart goes back through `spare`.
+/// hands its sessions to `outbox`. Each batch taken apart goes back through `spare`.
 pub(super) fn analyze(
     config: Config,
     batches: &Receiver<Batch>,
     spare: &Sender<Batch>,
-    render: Option<&dyn Render>,
-    merge: &SyncSender<Vec<Item>>,
+    mut outbox: Outbox<'_>,
 ) {
     let mut analyzer = Analyzer::new(config);
-    let mut outbox = Outbox {
-        items: Vec::new(),
-        render,
-    };
     for mut batch in batches {
         let mut bytes = &batch.bytes[..];
         for step in &batch.steps {
@@ -196,27 +190,57 @@ pub(super) fn analyze(
                 }
             }
             let word = matches!(step, Step::Passed(_));
-            if (word || outbox.items.len() >= BATCH)
-                && merge.send(std::mem::take(&mut outbox.items)).is_err()
-            {
+            if (word || outbox.items.len() >= BATCH) && !outbox.send() {
                 return;
             }
         }
         batch.clear();
         let _ = spare.send(batch);
     }
-    let mut items = outbox.items;
-    items.push(Item::Done(Box::new(analyzer.summary().clone())));
-    let _ = merge.send(items);
+    outbox
+        .items
+        .push(Item::Done(Box::new(analyzer.summary().clone())));
+    outbox.send();
 }
 
-/// A shard's sessions on their way to the merge.
-struct Outbox<'a> {
+/// Kept for reuse at most, of each kind of thing the merge sends back: about what is in flight
+/// (`QUEUE` batches of `BATCH` sessions, one being filled, one being handed on).
+const KEEP: usize = BATCH * (QUEUE + 2);
+/// Output buffers grown beyond this (a session with a huge line) are not kept.
+const KEEP_TEXT: usize = 16 << 10;
+
+/// A shard's sessions on their way to the merge, and back. What the merge has handed on
+/// comes back to be freed here, on the thread that allocated it, and mostly to be used
+/// again: report boxes, output buffers and the batches themselves.
+pub(super) struct Outbox<'a> {
     items: Vec<Item>,
+    merge: SyncSender<Vec<Item>>,
+    returned: Receiver<Vec<Item>>,
     render: Option<&'a dyn Render>,
+    // The boxes themselves are what is reused: a session is moved into one.
+    #[allow(clippy::vec_box)]
+    boxes: Vec<Box<SessionReport>>,
+    texts: Vec<Vec<u8>>,
+    batches: Vec<Vec<Item>>,
 }
 
 impl<'a> Outbox<'a> {
+    pub fn new(
+        merge: SyncSender<Vec<Item>>,
+        returned: Receiver<Vec<Item>>,
+        render: Option<&'a dyn Render>,
+    ) -> Self {
+        Outbox {
+            items: Vec::new(),
+            merge,
+            returned,
+            render,
+            boxes: Vec::new(),
+            texts: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
+
     /// Takes the sessions an analyzer hands over at `frame`, in `phase`.
     fn sessions(&mut self, frame: u64, phase: Phase) -> impl FnMut(SessionReport) + use<'_, 'a> {
         move |session| self.session(Handover::of(frame, phase, &session), session)
@@ -226,10 +250,47 @@ impl<'a> Outbox<'a> {
         let text = self.render.map(|render| {
             // Room for a typical JSON line at once: grown from empty, it was reallocated a
             // dozen times.
-            let mut text = Vec::with_capacity(4 << 10);
+            let mut text = self
+                .texts
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(4 << 10));
             render.render(&session, &mut text);
             text
         });
-        self.items.push(Item::Session(at, Box::new(session), text));
+        let report = match self.boxes.pop() {
+            Some(mut report) => {
+                *report = session;
+                report
+            }
+            None => Box::new(session),
+        };
+        self.items.push(Item::Session(at, report, text));
+    }
+
+    /// Sends the items gathered to the merge; `false` when the merge is gone.
+    fn send(&mut self) -> bool {
+        while let Ok(mut spent) = self.returned.try_recv() {
+            for item in spent.drain(..) {
+                let Item::Session(_, report, text) = item else {
+                    continue;
+                };
+                if self.boxes.len() < KEEP {
+                    self.boxes.push(report);
+                }
+                match text {
+                    Some(mut text) if self.texts.len() < KEEP && text.capacity() <= KEEP_TEXT => {
+                        text.clear();
+                        self.texts.push(text);
+                    }
+                    _ => {}
+                }
+            }
+            if self.batches.len() < QUEUE + 2 {
+                self.batches.push(spent);
+            }
+        }
+        let next = self.batches.pop().unwrap_or_default();
+        let items = std::mem::replace(&mut self.items, next);
+        self.merge.send(items).is_ok()
     }
 }

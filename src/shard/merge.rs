@@ -3,23 +3,24 @@
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use super::{Handover, Item};
 use crate::analyzer::{OfferHistory, Summary};
-use crate::classify::SessionReport;
-use crate::parallel::{InputError, Render};
+use crate::parallel::{Event, InputError, Render};
 
 /// Hands on the shards' sessions in order (adding `inconsistent-offer` where it belongs),
-/// then returns the shards' counts put together, sessions included.
+/// then returns the shards' counts put together, sessions included. Each shard's queue comes
+/// from `receivers` and the sessions handed on go back through `returns`.
 pub(super) fn merge(
     receivers: &[Receiver<Vec<Item>>],
+    returns: &[Sender<Vec<Item>>],
     stop: &AtomicBool,
     render: Option<&dyn Render>,
-    on_session: &mut impl FnMut(Box<SessionReport>, Option<Vec<u8>>) -> ControlFlow<()>,
+    on_session: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<Summary, InputError> {
     let stopped = || InputError::Open(io::Error::other("stopped"));
-    let mut queues: Vec<Queue> = receivers.iter().map(Queue::new).collect();
+    let mut queues: Vec<Queue> = receivers.iter().zip(returns).map(Queue::new).collect();
     let mut offers = OfferHistory::default();
     let mut summary = Summary::default();
     loop {
@@ -35,14 +36,25 @@ pub(super) fn merge(
         if stop.load(Ordering::Relaxed) {
             return Err(stopped());
         }
-        if let Item::Session(_, mut report, mut text) = queues[shard].pop() {
+        let queue = &mut queues[shard];
+        if let Item::Session(at, mut report, mut text) = queue.pop() {
             if offers.observe(&mut report) {
                 if let (Some(render), Some(text)) = (render, &mut text) {
                     render.add_last_finding(&report, text);
                 }
             }
             summary.count(&report);
-            if on_session(report, text).is_break() {
+            let flow = match text {
+                // Not rendered, or rendering failed: the caller renders it (and says why not).
+                None => on_session(Event::Session(report)),
+                Some(text) if text.is_empty() => on_session(Event::Session(report)),
+                Some(text) => {
+                    let flow = on_session(Event::Rendered(&report, &text));
+                    queue.spent.push(Item::Session(at, report, Some(text)));
+                    flow
+                }
+            };
+            if flow.is_break() {
                 stop.store(true, Ordering::Relaxed);
                 return Err(stopped());
             }
@@ -61,13 +73,19 @@ struct Queue<'a> {
     receiver: &'a Receiver<Vec<Item>>,
     /// The batch being handed on, in reverse: its next item is last. Never empty.
     batch: Vec<Item>,
+    /// Sessions handed on, for the shard to free and to render into again: sent back with
+    /// each batch received.
+    spent: Vec<Item>,
+    returns: &'a Sender<Vec<Item>>,
 }
 
 impl<'a> Queue<'a> {
-    fn new(receiver: &'a Receiver<Vec<Item>>) -> Self {
+    fn new((receiver, returns): (&'a Receiver<Vec<Item>>, &'a Sender<Vec<Item>>)) -> Self {
         let mut queue = Queue {
             receiver,
             batch: Vec::new(),
+            spent: Vec::new(),
+            returns,
         };
         queue.refill();
         queue
@@ -88,6 +106,13 @@ impl<'a> Queue<'a> {
     }
 
     fn refill(&mut self) {
+        // The emptied batch goes back too, to be filled again.
+        let mut spent = std::mem::take(&mut self.batch);
+        spent.append(&mut self.spent);
+        if spent.capacity() > 0 {
+            // A shard that has ended no longer takes any: they are freed here.
+            let _ = self.returns.send(spent);
+        }
         // A shard gone without its last word panicked: the thread scope passes the panic on
         // once the others are done.
         self.batch = self

@@ -35,7 +35,7 @@ use std::sync::mpsc;
 
 use crate::analyzer::{Config, Shard, Splitter, Summary};
 use crate::classify::SessionReport;
-use crate::parallel::{FrameFilter, InputError, Options};
+use crate::parallel::{Event, FrameFilter, InputError, Options};
 use crate::Outcome;
 
 /// The reader tells every shard this often (in frames) that it has handed over everything up
@@ -123,7 +123,7 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
     config: &Config,
     options: &Options,
     stop: &AtomicBool,
-    mut on_session: impl FnMut(Box<SessionReport>, Option<Vec<u8>>) -> ControlFlow<()>,
+    mut on_session: impl FnMut(Event<'_>) -> ControlFlow<()>,
 ) -> Result<Outcome, InputError> {
     let count = options.threads.max(1);
     let seed = foldhash::fast::RandomState::default().hash_one(0u8);
@@ -132,6 +132,8 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
         (0..count).map(|_| mpsc::sync_channel(QUEUE)).unzip();
     let (to_merge, from_shards): (Vec<_>, Vec<_>) =
         (0..count).map(|_| mpsc::sync_channel(QUEUE)).unzip();
+    // Sessions handed on go back to their shard (bounded by the batches in flight).
+    let (to_return, returned): (Vec<_>, Vec<_>) = (0..count).map(|_| mpsc::channel()).unzip();
     // Batches the shards are done with go back to the reader, to be filled again.
     let (spare, spares) = mpsc::channel();
     std::thread::scope(|scope| {
@@ -143,16 +145,18 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
             feed::read(input, keep, splitter, progress, stop, &to_shards, &spares)
                 .map_err(InputError::Capture)
         });
-        for (index, (batches, sessions)) in from_reader.into_iter().zip(to_merge).enumerate() {
+        let queues = from_reader.into_iter().zip(to_merge).zip(returned);
+        for (index, ((batches, sessions), returned)) in queues.enumerate() {
             let config = Config {
                 shard: Some(Shard { index, count, seed }),
                 ..config.clone()
             };
             let spare = spare.clone();
-            scope.spawn(move || feed::analyze(config, &batches, &spare, render, &sessions));
+            let outbox = feed::Outbox::new(sessions, returned, render);
+            scope.spawn(move || feed::analyze(config, &batches, &spare, outbox));
         }
         drop(spare);
-        let merged = merge::merge(&from_shards, stop, render, &mut on_session);
+        let merged = merge::merge(&from_shards, &to_return, stop, render, &mut on_session);
         // Shards still sending (after a stop) see the queues gone and end, and so does the
         // reader then.
         drop(from_shards);

@@ -733,8 +733,8 @@ impl Session {
         });
         // As `Reply::ehlo_keywords` reads the lines kept, the first aside.
         let kept = (1..MAX_REPLY_LINES).contains(&reply.lines.len());
-        reply.lists_starttls |= kept
-            && parse::ehlo_keyword(parsed.text).is_some_and(|(k, _)| is_starttls(k));
+        reply.lists_starttls |=
+            kept && parse::ehlo_keyword(parsed.text).is_some_and(|(k, _)| is_starttls(k));
         push_capped(reply, line);
         if !parsed.more {
             let mut reply = self

@@ -30,9 +30,8 @@ fn events(bytes: &[u8], threads: usize) -> Vec<String> {
         &options,
         |_, event| {
             out.push(match event {
-                Event::Session(s) | Event::Rendered(s, _) => {
-                    format!("{:?} {:?} {:?}", s.record, s.verdict, s.findings)
-                }
+                Event::Session(s) => format!("{:?} {:?} {:?}", s.record, s.verdict, s.findings),
+                Event::Rendered(s, _) => format!("{:?} {:?} {:?}", s.record, s.verdict, s.findings),
                 Event::Done(Ok(outcome)) => format!("{:?}", outcome.summary),
                 Event::Done(Err(e)) => format!("error {e}"),
             });
