@@ -11,6 +11,7 @@
 //! SMTP port that never carry a byte are not sessions; they are counted in [`Summary`].
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -50,10 +51,11 @@ pub struct Config {
     pub max_flows: usize,
     /// A flow silent for this long (capture time) is ended.
     pub idle_timeout_secs: u64,
-    /// Take only the connections of one shard (several analyzers sharing one input: see
-    /// `--threads`). What concerns the whole input is left to whoever splits it and merges
-    /// the shards: counting frames and skipped frames, counting sessions, and comparing them
-    /// with each other (`inconsistent-offer`).
+    /// This analyzer is one shard of an input split between several (`--threads`): it is
+    /// handed the frames of its connections only ([`Shard::owner`]). What concerns the whole
+    /// input is left to whoever splits it and merges the shards: counting frames and skipped
+    /// frames, and comparing sessions with each other (`inconsistent-offer`, which it then
+    /// counts).
     pub shard: Option<Shard>,
 }
 
@@ -76,8 +78,8 @@ impl Config {
     }
 }
 
-/// One of `count` analyzers of the same input: it takes the connections whose key hashes to
-/// `index`.
+/// One of `count` analyzers of the same input: it takes the connections whose addresses hash
+/// to `index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     /// This shard's number, `0..count`.
@@ -89,15 +91,23 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn owns(&self, key: &FlowKey) -> bool {
-        self.owner(key) == self.index
-    }
-
-    /// The shard a connection belongs to, by its addresses alone: a connection seen on
-    /// several interfaces stays in one shard.
-    fn owner(&self, key: &FlowKey) -> usize {
+    /// The shard the connection between `a` and `b` belongs to, whichever way a segment
+    /// goes, by its addresses alone: a connection seen on several interfaces stays in one
+    /// shard. One word per end, the two combined by XOR, then hashed once: the reader asks
+    /// this of every frame.
+    pub fn owner(&self, a: SocketAddr, b: SocketAddr) -> usize {
         use std::hash::BuildHasher;
-        let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(key.on(0));
+        let word = |end: SocketAddr| {
+            let ip = match end.ip() {
+                IpAddr::V4(ip) => u64::from(ip.to_bits()),
+                IpAddr::V6(ip) => {
+                    let bits = ip.to_bits();
+                    bits as u64 ^ (bits >> 64) as u64
+                }
+            };
+            ip.rotate_left(16) ^ u64::from(end.port())
+        };
+        let hash = foldhash::fast::FixedState::with_seed(self.seed).hash_one(word(a) ^ word(b));
         // The high bits: foldhash mixes them best.
         ((u128::from(hash) * self.count as u128) >> 64) as usize
     }
@@ -184,6 +194,12 @@ impl Summary {
         for kind in kinds {
             *self.findings.entry(kind.name()).or_default() += 1;
         }
+    }
+
+    /// Counts a finding of a kind the session did not have, added after the session was
+    /// counted (the merge of shards adds `inconsistent-offer`).
+    pub(crate) fn count_added(&mut self, kind: FindingKind) {
+        *self.findings.entry(kind.name()).or_default() += 1;
     }
 
     /// Counts a frame read.
@@ -457,9 +473,12 @@ impl Analyzer {
             }
         }
         let mut key = FlowKey::of(segment, interface);
-        if self.config.shard.is_some_and(|shard| !shard.owns(&key)) {
-            return;
-        }
+        debug_assert!(
+            self.config
+                .shard
+                .is_none_or(|s| s.owner(segment.src, segment.dst) == s.index),
+            "a shard is handed the frames of its own connections only"
+        );
         let limits = self.config.limits;
         // One lookup in the common case: a segment of a flow already open.
         let after = match self.flows.get_mut(&key) {
@@ -728,8 +747,8 @@ impl Analyzer {
                 let mut report = classify::classify(record);
                 if self.config.shard.is_none() {
                     self.offers.observe(&mut report);
-                    self.summary.count(&report);
                 }
+                self.summary.count(&report);
                 out(report);
             }
             Some(_) => {}

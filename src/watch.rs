@@ -337,8 +337,18 @@ impl Stdin {
         first: Message,
         on_frame: &mut dyn FnMut(&Frame<'_>),
     ) -> Result<Flow, SourceError> {
-        let mut message = first;
+        let mut first = Some(first);
         for _ in 0..BATCH {
+            // Received only when there is room to take it: a message received and not taken
+            // would be lost (it was, the 4097th of a full queue).
+            let message = match first.take() {
+                Some(message) => message,
+                None => match self.rx.try_recv() {
+                    Ok(next) => next,
+                    Err(mpsc::TryRecvError::Empty) => return Ok(Flow::Open),
+                    Err(mpsc::TryRecvError::Disconnected) => return Ok(Flow::Ended),
+                },
+            };
             match message {
                 Message::Frame(f) => on_frame(&Frame {
                     number: f.number,
@@ -358,11 +368,6 @@ impl Stdin {
                         after_frames: frames,
                     })
                 }
-            }
-            match self.rx.try_recv() {
-                Ok(next) => message = next,
-                Err(mpsc::TryRecvError::Empty) => return Ok(Flow::Open),
-                Err(mpsc::TryRecvError::Disconnected) => return Ok(Flow::Ended),
             }
         }
         Ok(Flow::Open)

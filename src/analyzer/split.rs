@@ -11,7 +11,7 @@
 //! segment it handed on because its payload opened like SMTP, never forgotten. It costs a
 //! few frames handed on for nothing, never a frame missing.
 
-use super::{Clock, Config, FlowKey, Shard, Summary};
+use super::{Clock, Config, Shard, Summary};
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{self, Lazy, TcpSegment};
 
@@ -109,6 +109,6 @@ impl Splitter {
     }
 
     fn owner(&self, segment: &TcpSegment<'_>) -> usize {
-        self.shards.owner(&FlowKey::of(segment, 0))
+        self.shards.owner(segment.src, segment.dst)
     }
 }

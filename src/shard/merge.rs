@@ -7,10 +7,11 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use super::{Handover, Item};
 use crate::analyzer::{OfferHistory, Summary};
+use crate::classify::FindingKind;
 use crate::parallel::{Event, InputError, Render};
 
 /// Hands on the shards' sessions in order (adding `inconsistent-offer` where it belongs),
-/// then returns the shards' counts put together, sessions included. Each shard's queue comes
+/// then returns the shards' counts put together. Each shard's queue comes
 /// from `receivers` and the sessions handed on go back through `returns`.
 pub(super) fn merge(
     receivers: &[Receiver<Vec<Item>>],
@@ -39,11 +40,11 @@ pub(super) fn merge(
         let queue = &mut queues[shard];
         if let Item::Session(at, mut report, mut text) = queue.pop() {
             if offers.observe(&mut report) {
+                summary.count_added(FindingKind::InconsistentOffer);
                 if let (Some(render), Some(text)) = (render, &mut text) {
                     render.add_last_finding(&report, text);
                 }
             }
-            summary.count(&report);
             let flow = match text {
                 // Not rendered, or rendering failed: the caller renders it (and says why not).
                 None => on_session(Event::Session(report)),

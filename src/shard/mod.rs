@@ -19,8 +19,8 @@
 //!   more than the work it carried.
 //! - The **merge** ([`merge::merge`]) hands on, from the shards' queues, always the session
 //!   handed over first, so it needs a word from every shard before it can hand on anything.
-//!   What depends on more than one connection is done there, once: counting sessions and the
-//!   streaming `inconsistent-offer` check.
+//!   What depends on more than one connection is done there: the streaming
+//!   `inconsistent-offer` check.
 //!
 //! Every queue is bounded, so memory is too.
 
@@ -54,7 +54,7 @@ enum Item {
     Session(Handover, Box<SessionReport>, Option<Vec<u8>>),
     /// Everything up to this frame was sent.
     Passed(u64),
-    /// The shard's last word: its counts (sessions are counted by the merge).
+    /// The shard's last word: its counts.
     Done(Box<Summary>),
 }
 

@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{fixture, mailtap, mailtap_json, mailtap_stdin, temp_path};
+use crate::common::{busy_capture, fixture, mailtap, mailtap_json, mailtap_stdin, temp_path};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -468,4 +468,44 @@ fn completions_and_man_page_come_from_the_clap_definition() {
     assert!(man.contains(".TH mailtap 1"), "{man}");
     assert!(man.contains("fail\\-on") && man.contains("handshake\\-failed"));
     assert_eq!(mailtap(&["--completions", "tcsh"]).status.code(), Some(2));
+}
+
+/// A pipe is read on a thread of its own and its frames queued for the watching loop, 4,096 at
+/// most: a full queue once lost the 4,097th frame.
+#[test]
+fn a_pipe_loses_no_frame_when_the_queue_is_full() {
+    let bytes = busy_capture(6);
+    let file = temp_path("busy-pipe.pcapng");
+    std::fs::write(&file, &bytes).unwrap();
+    let from_file = mailtap(&["--format", "jsonl", file.to_str().unwrap()]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailtap"))
+        .args(["--format", "jsonl", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // All at once: the reading thread then runs ahead of the analysis and fills the queue.
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    let from_pipe = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let lines = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                l.replacen(&format!("\"capture\":{:?}", file.to_str().unwrap()), "", 1)
+                    .replacen("\"capture\":\"-\"", "", 1)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(lines(&from_file).len() > 300);
+    assert_eq!(lines(&from_pipe), lines(&from_file));
+    let summary = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .map(str::to_string)
+    };
+    assert_eq!(summary(&from_pipe), summary(&from_file));
 }

@@ -9,11 +9,8 @@ use std::time::Duration;
 use mailtap::analyzer::Config;
 use mailtap::parallel::{analyze_inputs, Event, Options};
 
-use crate::common::capture_writer::{
-    arp_request_frame, udp_packet, Capture, Format, Link, Resolution,
-};
-use crate::common::rng::Rng;
-use crate::common::{corpus, mailtap, mailtap_stdin, replay_tls, repo, temp_path};
+use crate::common::capture_writer::{udp_packet, Capture, Format, Link};
+use crate::common::{busy_capture, corpus, mailtap, repo, temp_path};
 
 /// Every event of analysing `bytes` with `threads` analyzers, as text.
 fn events(bytes: &[u8], threads: usize) -> Vec<String> {
@@ -39,74 +36,6 @@ fn events(bytes: &[u8], threads: usize) -> Vec<String> {
         },
     );
     out
-}
-
-/// Many interleaved sessions of every kind, some to the same server with and without
-/// STARTTLS (inconsistent-offer), some left open to end by idle timeout or at the end, some
-/// ending in the same frame as an idle sweep. Some are on a port only content detection finds
-/// (their later segments, TLS included, do not look like SMTP), some on a second interface
-/// or seen on both; some lose a segment; the clock sometimes steps back; UDP and ARP frames
-/// come in between.
-fn busy_capture(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let mut cap = Capture::new(Format::PcapNg, Link::Ethernet);
-    let second = cap.add_interface(Link::Ethernet, Resolution::Nano);
-    let mut open = Vec::new();
-    for i in 0..400u16 {
-        let port = if rng.chance(20) { 8025 } else { 25 };
-        let server = std::net::SocketAddr::from(([198, 51, 100, 25], port));
-        let client = format!("192.0.2.{}:{}", 1 + i % 200, 30_000 + i)
-            .parse()
-            .unwrap();
-        let mut c = cap.tcp(client, server);
-        let mut iface = if rng.chance(10) { second } else { 0 };
-        c.on_interface(iface);
-        c.handshake();
-        c.server(b"220 mx.example.test ESMTP\r\n");
-        if rng.chance(5) {
-            // The rest of the connection is seen on the other interface.
-            iface = second - iface;
-            c.on_interface(iface);
-        }
-        c.client(b"EHLO client.example.test\r\n");
-        if rng.chance(50) {
-            c.server(b"250-mx.example.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
-            c.client(b"STARTTLS\r\n");
-            c.server(b"220 2.0.0 Ready to start TLS\r\n");
-            replay_tls(&mut c, "tls13-ok.bin");
-        } else {
-            c.server(b"250-mx.example.test\r\n250 8BITMIME\r\n");
-            c.client(b"MAIL FROM:<a@example.test>\r\n");
-            c.server(b"250 2.1.0 Ok\r\n");
-        }
-        if rng.chance(10) {
-            // A segment lost: what follows waits for it until the flow ends.
-            c.skip_client(7);
-            c.client(b"RSET\r\n");
-        }
-        cap.advance_time(Duration::from_millis(rng.range(1, 4000)));
-        if rng.chance(5) {
-            cap.rewind_time(Duration::from_millis(rng.range(1, 20_000)));
-        }
-        if rng.chance(10) {
-            let dns = ("192.0.2.53:53".parse().unwrap(), client);
-            cap.write_ip(0, &udp_packet(dns.0, dns.1, b"answer"));
-            cap.write_raw(
-                0,
-                &arp_request_frame([192, 0, 2, 1].into(), [192, 0, 2, 2].into()),
-            );
-        }
-        match rng.below(3) {
-            0 => drop(c.close()),
-            1 => open.push(c),
-            _ => {}
-        }
-        if open.len() > 5 && rng.chance(30) {
-            let i = rng.index(open.len());
-            open.swap_remove(i).close();
-        }
-    }
-    cap.finish()
 }
 
 #[test]
@@ -159,31 +88,31 @@ fn json_lines_rendered_by_the_shards_are_what_one_thread_writes() {
 }
 
 #[test]
-fn a_pipe_a_compressed_capture_and_a_filter_are_split_too() {
-    let busy = busy_capture(5);
+fn standard_input_a_compressed_capture_and_a_filter_are_split_too() {
     let file = temp_path("busy-filter.pcapng");
-    std::fs::write(&file, &busy).unwrap();
-    let path = file.to_str().unwrap();
-    let compressed = std::fs::read(
-        repo().join("fixtures/compressed/relay-asa-keyword-swaks-both-legs.pcapng.zst"),
-    )
-    .unwrap();
-    let run = |threads: &str, args: &[&str], stdin: Option<&[u8]>| {
-        let mut all = vec!["--format", "jsonl", "--threads", threads];
-        all.extend_from_slice(args);
-        let out = match stdin {
-            Some(bytes) => mailtap_stdin(&all, bytes),
-            None => mailtap(&all),
-        };
+    std::fs::write(&file, busy_capture(5)).unwrap();
+    let compressed =
+        repo().join("fixtures/compressed/relay-asa-keyword-swaks-both-legs.pcapng.zst");
+    // Standard input from a file (a pipe is watched as it comes: see `watch`).
+    let run = |threads: &str, args: &[&str], stdin: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mailtap"));
+        command
+            .args(["--format", "jsonl", "--threads", threads])
+            .args(args);
+        if let Some(path) = stdin {
+            command.stdin(std::fs::File::open(path).unwrap());
+        }
+        let out = command.output().unwrap();
         (
             out.status.code(),
             String::from_utf8(out.stdout).unwrap(),
             out.stderr,
         )
     };
-    let cases: [(&[&str], Option<&[u8]>); 3] = [
-        (&["-"], Some(&busy)),
-        (&["-"], Some(&compressed)),
+    let path = file.to_str().unwrap();
+    let cases: [(&[&str], Option<&std::path::Path>); 3] = [
+        (&["-"], Some(&file)),
+        (&[compressed.to_str().unwrap()], None),
         (&["--client", "192.0.2.0/25", path], None),
     ];
     for (args, stdin) in cases {
