@@ -79,7 +79,8 @@ struct Args {
     max_flows: u64,
 
     /// Analysis threads [default: the number of CPUs]. Several files: one per thread; one
-    /// file (or pipe): its connections split between the threads, reported exactly as with one
+    /// file: its connections split between the threads (one fewer for a compressed file,
+    /// whose decompression takes one), reported exactly as with one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
 
