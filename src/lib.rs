@@ -142,37 +142,47 @@ pub(crate) fn analyze_selected(
     mut on_session: impl FnMut(SessionReport),
 ) -> Result<Outcome, CaptureError> {
     let mut analyzer = Analyzer::new(config.clone());
-    let mut stopped = false;
-    let damage = read_frames(input, progress, |frame| {
+    let read = read_frames(input, progress, |frame| {
         if keep(frame) {
             analyzer.take(frame, &mut on_session);
         }
         analyzer.sweep_if_due(&mut on_session);
-        stopped = stop();
+        !stop()
+    })?;
+    if !read.stopped {
+        analyzer.finish(&mut on_session);
+    }
+    Ok(Outcome {
+        summary: analyzer.summary().clone(),
+        damage: read.damage,
+    })
+}
+
+/// How reading an input ended.
+pub(crate) struct Reading {
+    /// Damage met after the start of the file.
+    pub damage: Option<CaptureError>,
+    /// The caller said stop before the end.
+    pub stopped: bool,
+}
+
+/// Hands every frame of the input to `on_frame`, as long as it says to go on. A compressed
+/// input (gzip, zstd, xz: [`capture::compressed`]) is decompressed on a thread of its own;
+/// then `progress` counts the compressed bytes, and damage offsets count decompressed bytes.
+pub(crate) fn read_frames(
+    input: impl Read + Send,
+    progress: Option<&Progress>,
+    mut on_frame: impl FnMut(&capture::Frame<'_>) -> bool,
+) -> Result<Reading, CaptureError> {
+    let mut stopped = false;
+    let mut on_frame = |frame: &capture::Frame<'_>| {
+        stopped = !on_frame(frame);
         if stopped {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
-    })?;
-    if !stopped {
-        analyzer.finish(&mut on_session);
-    }
-    Ok(Outcome {
-        summary: analyzer.summary().clone(),
-        damage,
-    })
-}
-
-/// Hands every frame of the input to `on_frame`, until it says `Break`, and returns the
-/// damage met after the start of the file, if any. A compressed input (gzip, zstd, xz:
-/// [`capture::compressed`]) is decompressed on a thread of its own; then `progress` counts the
-/// compressed bytes, and damage offsets count decompressed bytes.
-pub(crate) fn read_frames(
-    input: impl Read + Send,
-    progress: Option<&Progress>,
-    mut on_frame: impl FnMut(&capture::Frame<'_>) -> ControlFlow<()>,
-) -> Result<Option<CaptureError>, CaptureError> {
+    };
     let compressed = Arc::new(AtomicBool::new(false));
     let input = capture::file::Counting::new(input, progress.cloned(), Arc::clone(&compressed));
     capture::compressed::decompressed(input, |compression, input| {
@@ -187,6 +197,7 @@ pub(crate) fn read_frames(
         }
         Ok(damage)
     })?
+    .map(|damage| Reading { damage, stopped })
 }
 
 /// Everything found in one capture, sessions in order of their first frame.

@@ -6,7 +6,6 @@
 //! so their buffers are allocated once and stay warm.
 
 use std::io::Read;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
@@ -94,8 +93,7 @@ pub(super) fn read(
         let batch = std::mem::replace(&mut batches[shard], fresh);
         shards[shard].send(batch).is_ok()
     };
-    let mut stopped = false;
-    let damage = crate::read_frames(input, progress, |frame| {
+    let read = crate::read_frames(input, progress, |frame| {
         let mut sent = true;
         if let Some(shard) = keep(frame).then(|| splitter.route(frame)).flatten() {
             let batch = &mut batches[shard];
@@ -120,14 +118,9 @@ pub(super) fn read(
                 sent &= send(&mut batches, shard);
             }
         }
-        stopped = !sent || stop.load(Ordering::Relaxed);
-        if stopped {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        sent && !stop.load(Ordering::Relaxed)
     })?;
-    if !stopped {
+    if !read.stopped {
         for shard in 0..shards.len() {
             let (last_frame, now) = (splitter.last_frame(), splitter.now());
             batches[shard].steps.push(Step::End { last_frame, now });
@@ -136,7 +129,7 @@ pub(super) fn read(
     }
     Ok(Outcome {
         summary: splitter.summary().clone(),
-        damage,
+        damage: read.damage,
     })
 }
 
