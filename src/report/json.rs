@@ -579,13 +579,15 @@ impl<'a> TlsJson<'a> {
     }
 }
 
-/// The keywords of the EHLO reply that counts, as sent (invalid UTF-8 replaced).
+/// The keywords of the EHLO reply that counts, as sent.
 struct EhloKeywords<'a>(Option<&'a Reply>);
 
 impl Serialize for EhloKeywords<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let keywords = self.0.into_iter().flat_map(|reply| reply.ehlo_keywords());
-        serializer.collect_seq(keywords.map(|(_, k)| String::from_utf8_lossy(k)))
+        // A keyword is letters, digits and `-` (RFC 5321 §4.1.1.1; `parse::ehlo_keyword`):
+        // ASCII, so always UTF-8.
+        serializer.collect_seq(keywords.map(|(_, k)| std::str::from_utf8(k).unwrap_or("")))
     }
 }
 
