@@ -204,24 +204,30 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
             errors.push(format!("{name}: {e}"));
             input_failed = true;
         };
-        let report = match event {
-            Event::Session(report) => report,
+        let capture = (names.len() > 1).then_some(name.as_str());
+        let written = match event {
+            // Rendered by the thread that analysed it: written as it is.
             Event::Rendered(report, text) => {
-                let capture = (names.len() > 1).then_some(name.as_str());
                 matched |= matches_in(capture, &config.fail_on, report);
-                if let Err(e) = reporter.rendered(report, text) {
-                    write_error = Some(e);
-                    return ControlFlow::Break(());
-                }
-                return ControlFlow::Continue(());
+                reporter.rendered(report, text)
+            }
+            Event::Session(report) if config.by.is_some() => {
+                matched |= matches(&config.fail_on, &report);
+                by_server.push(*report);
+                Ok(())
+            }
+            Event::Session(report) => {
+                matched |= matches_in(capture, &config.fail_on, &report);
+                let input = *index[i].get_or_insert_with(|| reporter.input(name));
+                reporter.session(input, *report)
             }
             Event::Done(Err(InputError::Open(e))) => {
                 fail(&e);
-                return ControlFlow::Continue(());
+                Ok(())
             }
             Event::Done(Err(InputError::Capture(e))) => {
                 fail(&e);
-                return ControlFlow::Continue(());
+                Ok(())
             }
             Event::Done(Ok(outcome)) => {
                 index[i].get_or_insert_with(|| reporter.input(name));
@@ -244,22 +250,16 @@ fn files(config: &Config, inputs: &[PathBuf]) -> io::Result<ExitCode> {
                     input_failed |= !tolerated;
                 }
                 summary.merge(&outcome.summary);
-                return ControlFlow::Continue(());
+                Ok(())
             }
         };
-        if config.by.is_some() {
-            matched |= matches(&config.fail_on, &report);
-            by_server.push(*report);
-            return ControlFlow::Continue(());
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            }
         }
-        let capture = (names.len() > 1).then_some(name.as_str());
-        matched |= matches_in(capture, &config.fail_on, &report);
-        let input = *index[i].get_or_insert_with(|| reporter.input(name));
-        if let Err(e) = reporter.session(input, *report) {
-            write_error = Some(e);
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
     });
     drop(bar);
     if let Some(e) = write_error {
