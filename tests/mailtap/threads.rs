@@ -88,9 +88,12 @@ fn json_lines_rendered_by_the_shards_are_what_one_thread_writes() {
 }
 
 #[test]
-fn standard_input_a_compressed_capture_and_a_filter_are_split_too() {
+fn standard_input_a_compressed_capture_a_filter_and_damage_are_split_too() {
     let file = temp_path("busy-filter.pcapng");
-    std::fs::write(&file, busy_capture(5)).unwrap();
+    let busy = busy_capture(5);
+    std::fs::write(&file, &busy).unwrap();
+    let cut = temp_path("busy-cut.pcapng");
+    std::fs::write(&cut, &busy[..busy.len() / 2]).unwrap();
     let compressed =
         repo().join("fixtures/compressed/relay-asa-keyword-swaks-both-legs.pcapng.zst");
     // Standard input from a file (a pipe is watched as it comes: see `watch`).
@@ -110,16 +113,19 @@ fn standard_input_a_compressed_capture_and_a_filter_are_split_too() {
         )
     };
     let path = file.to_str().unwrap();
-    let cases: [(&[&str], Option<&std::path::Path>); 3] = [
+    let cases: [(&[&str], Option<&std::path::Path>); 4] = [
         (&["-"], Some(&file)),
         (&[compressed.to_str().unwrap()], None),
         (&["--client", "192.0.2.0/25", path], None),
+        // Cut inside a record: the sessions before it, the same message, exit 2.
+        (&[cut.to_str().unwrap()], None),
     ];
     for (args, stdin) in cases {
         let one = run("1", args, stdin);
         assert!(one.1.lines().count() > 1, "{args:?}: {one:?}");
         assert_eq!(run("3", args, stdin), one, "{args:?}");
     }
+    assert_eq!(run("3", &[cut.to_str().unwrap()], None).0, Some(2));
 }
 
 #[test]
