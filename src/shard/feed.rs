@@ -18,6 +18,8 @@ use crate::parallel::Render;
 use crate::Outcome;
 
 /// A batch is sent once its frames' bytes reach this, if no word from the reader came first.
+/// Frames in flight to a shard are then at most the queue's batches of this size, each
+/// overrun by one frame (at most `capture::file::MAX_RECORD`).
 const BATCH_BYTES: usize = 256 << 10;
 
 /// Frames and steps for one shard; see the module docs.
@@ -187,8 +189,11 @@ pub(super) fn analyze(
                 return;
             }
         }
-        batch.clear();
-        let _ = spare.send(batch);
+        // One grown by a huge frame (up to `MAX_RECORD`) is not kept.
+        if batch.bytes.capacity() <= 2 * BATCH_BYTES {
+            batch.clear();
+            let _ = spare.send(batch);
+        }
     }
     outbox
         .items
