@@ -73,7 +73,7 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(MAX_BUFFER))]
     max_buffer: u64,
 
-    /// Flows tracked at once; the least recently active are ended beyond it
+    /// Flows tracked at once, all threads together; the least recently active are ended beyond it
     #[arg(long, value_name = "N", default_value_t = 200_000,
           value_parser = clap::value_parser!(u64).range(MAX_FLOWS))]
     max_flows: u64,

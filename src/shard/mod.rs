@@ -149,6 +149,8 @@ pub(crate) fn analyze_sharded<R: Read + Send>(
         for (index, ((batches, sessions), returned)) in queues.enumerate() {
             let config = Config {
                 shard: Some(Shard { index, count, seed }),
+                // `--max-flows` bounds the memory of the whole input: each shard gets its part.
+                max_flows: config.max_flows.div_ceil(count),
                 ..config.clone()
             };
             let spare = spare.clone();

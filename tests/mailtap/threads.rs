@@ -10,7 +10,7 @@ use mailtap::analyzer::Config;
 use mailtap::parallel::{analyze_inputs, Event, Options};
 
 use crate::common::capture_writer::{udp_packet, Capture, Format, Link};
-use crate::common::{busy_capture, corpus, mailtap, repo, temp_path};
+use crate::common::{busy_capture, corpus, mailtap, mailtap_json, repo, temp_path};
 
 /// Every event of analysing `bytes` with `threads` analyzers, as text.
 fn events(bytes: &[u8], threads: usize) -> Vec<String> {
@@ -177,5 +177,36 @@ fn a_shard_keeps_the_captures_clock_when_its_own_frames_lag_behind() {
     assert_eq!(one.len(), 2, "one session and the summary: {one:#?}");
     for threads in [2, 3] {
         assert_eq!(events(&bytes, threads), one, "{threads} threads");
+    }
+}
+
+#[test]
+fn max_flows_bounds_the_whole_input_when_it_is_split() {
+    // 20 connections open at once, 16 allowed: whichever way 2 or 3 shards share them, one
+    // holds more than its part of the 16, and evicts, as one analyzer does.
+    let mut cap = Capture::new(Format::PcapNg, Link::Ethernet);
+    let server: std::net::SocketAddr = "198.51.100.25:25".parse().unwrap();
+    let mut open = Vec::new();
+    for port in 40_000..40_020 {
+        let mut c = cap.tcp(std::net::SocketAddr::from(([192, 0, 2, 7], port)), server);
+        c.handshake();
+        c.server(b"220 mx.example.test ESMTP\r\n");
+        open.push(c);
+    }
+    for c in &mut open {
+        c.client(b"EHLO client.example.test\r\n");
+    }
+    let file = temp_path("twenty-open.pcapng");
+    std::fs::write(&file, cap.finish()).unwrap();
+    for threads in ["1", "2", "3"] {
+        let (doc, _) = mailtap_json(&[
+            "--max-flows",
+            "16",
+            "--threads",
+            threads,
+            file.to_str().unwrap(),
+        ]);
+        let evicted = doc["summary"]["evicted_flows"].as_u64().unwrap();
+        assert!(evicted > 0, "{threads} threads: {}", doc["summary"]);
     }
 }
