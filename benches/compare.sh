@@ -17,6 +17,9 @@
 #   mailtap --format jsonl --threads N FILE > /dev/null   (N = all CPUs, on all of them)
 #   tshark -r FILE -Y smtp -d tcp.port==2525,smtp -d tcp.port==10025,smtp > /dev/null
 #   cat FILE > /dev/null                      (the floor: reading the file)
+# and, on the all-SMTP capture compressed with gzip -1 and zstd -3 (written once, beside it),
+#   mailtap --format jsonl FILE.gz|FILE.zst > /dev/null   (all CPUs: decompression beside analysis)
+#   zcat FILE.gz / zstdcat FILE.zst > /dev/null            (the floor: decompressing alone)
 # and prints the median time of several runs, MB/s, packets/s, sessions/s, peak RSS
 # (/usr/bin/time -v), and the ratios, against the targets.
 #
@@ -45,6 +48,7 @@ command -v tshark >/dev/null || missing+=(tshark)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v jq >/dev/null || missing+=(jq)
 command -v taskset >/dev/null || missing+=(util-linux)
+command -v zstd >/dev/null || missing+=(zstd)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -69,23 +73,27 @@ DENSE=$DIR/dense-${DENSE_MB}MB.pcap
 [ -s "$SMTP" ] && [ "$SMTP" -nt "$GEN" ] || { say "writing $SMTP"; "$GEN" smtp "$SMTP" "$SMTP_SESSIONS"; }
 [ -s "$DENSE" ] && [ "$DENSE" -nt "$GEN" ] || { say "writing $DENSE"; "$GEN" dense "$DENSE" "$DENSE_MB"; }
 file_of() { case $1 in mixed) echo "$MIXED" ;; smtp) echo "$SMTP" ;; dense) echo "$DENSE" ;; esac; }
+[ -s "$SMTP.gz" ] && [ "$SMTP.gz" -nt "$SMTP" ] || { say "writing $SMTP.gz"; gzip -1 -c "$SMTP" >"$SMTP.gz"; }
+[ -s "$SMTP.zst" ] && [ "$SMTP.zst" -nt "$SMTP" ] || { say "writing $SMTP.zst"; zstd -q -3 -f "$SMTP" -o "$SMTP.zst"; }
 
 # --- correctness ------------------------------------------------------------------------------
-verify() {
-    local file=$1 threads=$2 got want
+verify() { # file, threads, [the capture it was compressed from]
+    local file=$1 threads=$2 plain=${3:-$1} got want
     got=$("$MAILTAP" --format json --threads "$threads" "$file" | jq -S '.summary | {frames, bytes, sessions, verdicts, connections}')
-    want=$(jq -S '{frames, bytes, sessions, verdicts, connections}' "$file.expected.json")
+    want=$(jq -S '{frames, bytes, sessions, verdicts, connections}' "$plain.expected.json")
     if [ "$got" != "$want" ]; then
         say "WRONG ANSWER on $file: mailtap's summary differs from what the generator wrote"
         diff <(echo "$want") <(echo "$got") >&2 || true
         exit 1
     fi
-    say "$file ($threads threads): mailtap's counts match the generator's: $(jq -c .verdicts "$file.expected.json")"
+    say "$file ($threads threads): mailtap's counts match the generator's: $(jq -c .verdicts "$plain.expected.json")"
 }
 for name in mixed smtp dense; do
     verify "$(file_of $name)" 1
     verify "$(file_of $name)" "$THREADS"
 done
+verify "$SMTP.gz" "$THREADS" "$SMTP"
+verify "$SMTP.zst" "$THREADS" "$SMTP"
 
 # --- timing -----------------------------------------------------------------------------------
 # time_runs N OUT cmd...: runs cmd N times (stdout to /dev/null); writes "seconds maxrss_kb" lines.
@@ -128,6 +136,14 @@ for name in mixed smtp dense; do
     PIN=0-$((THREADS - 1))
     measure $name "$file" "mailtap-threads-$THREADS" "$RUNS" "$MAILTAP" --format jsonl --threads "$THREADS" "$file"
 done
+PIN=0-$((THREADS - 1))
+for c in gz zst; do
+    cat "$SMTP.$c" >/dev/null
+    decompress=zcat
+    [ $c = zst ] && decompress=zstdcat
+    measure "smtp-$c" "$SMTP.$c" decompress "$RUNS" "$decompress" "$SMTP.$c"
+    measure "smtp-$c" "$SMTP.$c" mailtap "$RUNS" "$MAILTAP" --format jsonl "$SMTP.$c"
+done
 
 # --- report -----------------------------------------------------------------------------------
 fail=0
@@ -158,6 +174,9 @@ for name in mixed smtp dense; do
     t=${T[$name,mailtap]}
     echo "$name: tshark/mailtap = $(ratio "${T[$name,tshark]}" "$t")x, mailtap/cat = $(ratio "$t" "${T[$name,cat]}"), $THREADS threads speed-up = $(ratio "$t" "${T[$name,$N]}")x"
 done
+for c in gz zst; do
+    echo "smtp.$c: mailtap (all CPUs) $(awk -v t="${T[smtp-$c,mailtap]}" 'BEGIN { printf "%.3f", t }') s, peak RSS $((RSS[smtp-$c,mailtap] / 1024)) MiB; decompressing alone $(awk -v t="${T[smtp-$c,decompress]}" 'BEGIN { printf "%.3f", t }') s"
+done
 echo "targets:"
 check "mixed: mailtap at least 50x faster than tshark" "${T[mixed,tshark]} >= 50 * $m"
 check "mixed: mailtap at most 2x the time of cat" "$m <= 2 * ${T[mixed,cat]}"
@@ -168,6 +187,8 @@ check "all-SMTP: $THREADS threads at least 1.8x one thread's throughput" "$s >= 
 for name in mixed smtp dense; do
     check "$name: peak RSS under 64 MiB, one thread and $THREADS" "${RSS[$name,mailtap]} < 65536 && ${RSS[$name,$N]} < 65536"
 done
+check "all-SMTP, gzip: analysed at least as fast as zcat decompresses it" "${T[smtp-gz,mailtap]} <= ${T[smtp-gz,decompress]}"
+check "all-SMTP, zstd: analysed at least as fast as zstdcat decompresses it" "${T[smtp-zst,mailtap]} <= ${T[smtp-zst,decompress]}"
 if [ "$fail" = 1 ] && [ "$STRICT" = 1 ]; then
     exit 1
 fi
