@@ -125,7 +125,7 @@ impl FrameFilter {
     }
 
     /// A predicate for one input that keeps what `filter` keeps, or every frame.
-    pub(crate) fn for_input(filter: Option<&FrameFilter>) -> impl FnMut(&Frame<'_>) -> bool {
+    pub fn for_input(filter: Option<&FrameFilter>) -> impl FnMut(&Frame<'_>) -> bool {
         let mut keep = filter.map(FrameFilter::make);
         move |frame| keep.as_mut().is_none_or(|keep| keep(frame))
     }

@@ -376,12 +376,12 @@ impl Stdin {
 
 fn read_stdin(tx: &SyncSender<Message>, filter: Option<FrameFilter>) {
     // A capture filter (the live build), --server, --client: frames it refuses stay here.
-    let mut keep = filter.as_ref().map(FrameFilter::make);
+    let mut keep = FrameFilter::for_input(filter.as_ref());
     // A compressed stream (zstd -c x.pcap | mailtap -) is decompressed on a thread of its own.
     let read = mailtap::capture::compressed::decompressed(io::stdin(), |_, input| {
         let mut reader = FileReader::new(input)?;
         let result = reader.for_each_frame(|f| {
-            if keep.as_mut().is_some_and(|keep| !keep(f)) {
+            if !keep(f) {
                 return std::ops::ControlFlow::Continue(());
             }
             let owned = OwnedFrame {
